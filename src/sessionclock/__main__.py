@@ -1,0 +1,3 @@
+from sessionclock.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""Names and default timings that more than one module relies on, in one place."""
+
+from __future__ import annotations
+
+# Participant tokens. These are claim values, not secrets.
+TOKEN_ALGORITHM = "HS256"  # noqa: S105
+TOKEN_ISSUER = "sessionclock"  # noqa: S105
+TOKEN_AUDIENCE = "sessionclock:participant"  # noqa: S105
+TOKEN_DEFAULT_TTL_S = 86_400
+TOKEN_MAX_TTL_S = 30 * 86_400
+
+# Validation bounds for bookings.
+SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+MAX_DURATION_S = 24 * 3600
+MAX_LOBBY_LEAD_S = 24 * 3600
+MAX_BOOKING_DISTANCE_S = 2 * 366 * 86_400
+
+# How often a change may lose its compare-and-set race before the request gives up.
+MAX_CHANGE_ATTEMPTS = 64
+
+# Redis key prefix shared by every node (rate limits now, fan-out and presence later).
+REDIS_PREFIX = "sessionclock"
+
+# Where development secrets are kept so that links survive a restart.
+DEV_SECRETS_FILE = ".sessionclock-secrets.json"
+DEFAULT_SQLITE_FILE = "sessionclock.db"
+
+# Prometheus metric names.
+METRIC_SESSIONS = "sessionclock_sessions"
+METRIC_TRANSITIONS = "sessionclock_transitions_total"
+METRIC_EXPIRY_LATENESS = "sessionclock_expiry_lateness_seconds"
+METRIC_REQUEST_LATENCY = "sessionclock_http_request_duration_seconds"
+METRIC_CLEANUP_RUNS = "sessionclock_cleanup_runs_total"
+METRIC_CLEANUP_ROWS = "sessionclock_cleanup_rows_total"
+METRIC_SCHEDULED_DEADLINES = "sessionclock_scheduled_deadlines"

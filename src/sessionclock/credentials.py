@@ -1,0 +1,126 @@
+"""Who is calling: the platform's key, the cron token or a participant's token."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+import jwt
+
+from sessionclock.constants import TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER
+from sessionclock.core.clock import Clock
+from sessionclock.errors import EndpointDisabled, InvalidCredentials, MissingCredentials
+
+
+class Kind(StrEnum):
+    PLATFORM = "platform"
+    PARTICIPANT = "participant"
+    CRON = "cron"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: Kind
+    user_id: str | None = None
+
+    @property
+    def is_platform(self) -> bool:
+        return self.kind is Kind.PLATFORM
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_at_ms: int
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Compare two secrets in time that does not depend on where they differ."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class TokenIssuer:
+    """Signs and checks participant tokens: HS256 only, issuer, audience, expiry."""
+
+    def __init__(self, secret_key: str, clock: Clock) -> None:
+        self._key = secret_key
+        self._clock = clock
+
+    def issue(self, user_id: str, ttl_s: int) -> IssuedToken:
+        now_ms = self._clock.now_ms()
+        expires_at_ms = now_ms + ttl_s * 1000
+        claims = {
+            "iss": TOKEN_ISSUER,
+            "aud": TOKEN_AUDIENCE,
+            "sub": user_id,
+            "iat": now_ms // 1000,
+            "exp": expires_at_ms // 1000,
+            "jti": uuid.uuid4().hex,
+        }
+        token = jwt.encode(claims, self._key, algorithm=TOKEN_ALGORITHM)
+        return IssuedToken(token, (expires_at_ms // 1000) * 1000)
+
+    def verify(self, token: str) -> str:
+        """The user a token names; raises InvalidCredentials for anything else."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[TOKEN_ALGORITHM],
+                audience=TOKEN_AUDIENCE,
+                issuer=TOKEN_ISSUER,
+                # Expiry is checked below against the service's clock, which tests move.
+                options={"require": ["exp", "sub", "aud", "iss"], "verify_exp": False},
+            )
+        except jwt.InvalidTokenError as error:
+            raise InvalidCredentials(
+                f"the token is not one this service signed ({error})"
+            ) from None
+        expires_at_s = claims["exp"]
+        if (
+            not isinstance(expires_at_s, int)
+            or expires_at_s * 1000 <= self._clock.now_ms()
+        ):
+            raise InvalidCredentials(
+                "the token has expired; ask the platform for a new one"
+            )
+        user_id = claims["sub"]
+        if not isinstance(user_id, str) or not user_id:
+            raise InvalidCredentials("the token names no user")
+        return user_id
+
+
+class Authenticator:
+    """Turns a bearer credential into a principal."""
+
+    def __init__(
+        self, api_key: str, cron_token: str | None, issuer: TokenIssuer
+    ) -> None:
+        self._api_key = api_key
+        self._cron_token = cron_token
+        self._issuer = issuer
+
+    @property
+    def cron_enabled(self) -> bool:
+        return self._cron_token is not None
+
+    def authenticate(self, bearer: str | None) -> Principal:
+        """The platform (its key) or a participant (a token); raises AuthError."""
+        if not bearer:
+            raise MissingCredentials(
+                "'Authorization: Bearer <token>' or ?access_token="
+            )
+        if same_secret(bearer, self._api_key):
+            return Principal(Kind.PLATFORM)
+        return Principal(Kind.PARTICIPANT, self._issuer.verify(bearer))
+
+    def authenticate_cron(self, bearer: str | None) -> Principal:
+        if self._cron_token is None:
+            raise EndpointDisabled("the cron endpoint", "CRON_SECRET_TOKEN")
+        if not bearer:
+            raise MissingCredentials("'Authorization: Bearer <CRON_SECRET_TOKEN>'")
+        if not same_secret(bearer, self._cron_token):
+            raise InvalidCredentials("that is not the cron token")
+        return Principal(Kind.CRON)

@@ -1,0 +1,53 @@
+"""The ASGI application: routes, error handling and middleware around one runtime."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from sessionclock import __version__
+from sessionclock.core.clock import Clock
+from sessionclock.http.errors import install_error_handlers
+from sessionclock.http.middleware import BodyLimit, RequestTiming
+from sessionclock.http.routes import cleanup, ops, participants, sessions
+from sessionclock.runtime import open_runtime
+from sessionclock.settings import Settings
+
+DESCRIPTION = """
+One clock and one lobby for booked 1:1 video sessions.
+
+Times are UTC, ISO 8601 with milliseconds and `Z`. Every snapshot carries the
+server's time. Errors are JSON with a `detail` that says what was expected.
+"""
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, run_scheduler: bool = True
+) -> FastAPI:
+    """A node's application; its lifespan opens the runtime and closes it again."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_runtime(
+            settings, clock=clock, run_scheduler=run_scheduler
+        ) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    app = FastAPI(
+        title="sessionclock",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    # The cleanup routes come first: `/api/sessions/cleanup` is not a session id.
+    app.include_router(cleanup.router)
+    app.include_router(sessions.router)
+    app.include_router(participants.router)
+    app.include_router(ops.router)
+    app.add_middleware(RequestTiming)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

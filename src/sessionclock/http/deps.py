@@ -1,0 +1,64 @@
+"""FastAPI dependencies: the node's runtime and the caller's credentials."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+
+from sessionclock.credentials import Kind, Principal
+from sessionclock.errors import Forbidden
+from sessionclock.runtime import Runtime
+
+_bearer = HTTPBearer(
+    auto_error=False, description="the platform key or a participant token"
+)
+_query = APIKeyQuery(
+    name="access_token",
+    auto_error=False,
+    description="a participant token, where a browser cannot set headers",
+)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def bearer_value(
+    header: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    query: Annotated[str | None, Depends(_query)],
+) -> str | None:
+    if header is not None:
+        return header.credentials
+    return query
+
+
+BearerDep = Annotated[str | None, Depends(bearer_value)]
+
+
+def get_principal(runtime: RuntimeDep, bearer: BearerDep) -> Principal:
+    return runtime.authenticator.authenticate(bearer)
+
+
+def get_platform(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    if principal.kind is not Kind.PLATFORM:
+        raise Forbidden("this endpoint", "the platform key (SESSIONCLOCK_API_KEY)")
+    return principal
+
+
+def get_participant(
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> Principal:
+    if principal.kind is not Kind.PARTICIPANT:
+        raise Forbidden("this endpoint", "a participant token naming the caller")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+PlatformDep = Annotated[Principal, Depends(get_platform)]
+ParticipantDep = Annotated[Principal, Depends(get_participant)]

@@ -1,0 +1,41 @@
+"""Rate limits shared by all nodes when Redis is configured, per process otherwise."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from sessionclock.constants import REDIS_PREFIX
+from sessionclock.errors import RateLimited
+
+
+class RateLimiter:
+    """A moving-window limit per key; `hit` raises RateLimited with a retry time."""
+
+    def __init__(self, rule: str, redis_url: str | None) -> None:
+        self._item: RateLimitItem = parse(rule)
+        storage: Storage
+        if redis_url:
+            storage = RedisStorage(
+                "async+" + redis_url,
+                implementation="redispy",
+                key_prefix=f"{REDIS_PREFIX}:ratelimit",
+            )
+        else:
+            storage = MemoryStorage()
+        self._storage = storage
+        self._limiter = MovingWindowRateLimiter(storage)
+
+    async def hit(self, key: str, what: str) -> None:
+        if await self._limiter.hit(self._item, key):
+            return
+        stats = await self._limiter.get_window_stats(self._item, key)
+        retry_after_s = max(1, math.ceil(stats.reset_time - time.time()))
+        raise RateLimited(what, retry_after_s)
+
+    async def reset(self) -> None:
+        await self._storage.reset()

@@ -1,0 +1,127 @@
+"""Wires the parts of one node together from its settings, and takes them apart."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import structlog
+from redis.asyncio import Redis
+
+from sessionclock.bus import BusMessage, EventBus, InProcessBus
+from sessionclock.core.clock import Clock, SystemClock
+from sessionclock.credentials import Authenticator, TokenIssuer
+from sessionclock.metrics import Metrics
+from sessionclock.ratelimit import RateLimiter
+from sessionclock.service.scheduler import Scheduler
+from sessionclock.service.sessions import SessionService
+from sessionclock.settings import Settings
+from sessionclock.storage.database import create_engine, migrate
+from sessionclock.storage.repository import SessionRepository
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything a node runs with; one per process (or per test)."""
+
+    settings: Settings
+    clock: Clock
+    repository: SessionRepository
+    bus: EventBus
+    service: SessionService
+    scheduler: Scheduler
+    issuer: TokenIssuer
+    authenticator: Authenticator
+    cleanup_limiter: RateLimiter
+    metrics: Metrics
+    redis: Redis | None
+
+    async def redis_reachable(self) -> bool | None:
+        """None without Redis; otherwise whether it answers a ping."""
+        if self.redis is None:
+            return None
+        try:
+            return bool(await self.redis.ping())
+        except Exception:
+            return False
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, clock: Clock | None = None, run_scheduler: bool = True
+) -> AsyncIterator[Runtime]:
+    """Connect, migrate if allowed, start the scheduler; undo it all on exit."""
+    if settings.secret_key is None or settings.api_key is None:
+        raise ValueError("settings without secrets; build them with load_settings()")
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    try:
+        if settings.auto_migrate:
+            await migrate(engine)
+        metrics = Metrics()
+        repository = SessionRepository(engine)
+        bus = InProcessBus()
+        service = SessionService(
+            repository,
+            bus,
+            clock,
+            settings.timing,
+            metrics,
+            node=settings.node,
+            retention_s=settings.retention_s,
+        )
+        scheduler = Scheduler(
+            service,
+            metrics,
+            sweep_interval_s=settings.sweep_interval_s,
+            cleanup_interval_s=settings.cleanup_interval_s,
+        )
+
+        async def track(message: BusMessage) -> None:
+            scheduler.track(message.session)
+
+        bus.subscribe(track)
+        issuer = TokenIssuer(settings.secret_key.get_secret_value(), clock)
+        cron = settings.cron_secret_token
+        runtime = Runtime(
+            settings=settings,
+            clock=clock,
+            repository=repository,
+            bus=bus,
+            service=service,
+            scheduler=scheduler,
+            issuer=issuer,
+            authenticator=Authenticator(
+                settings.api_key.get_secret_value(),
+                None if cron is None else cron.get_secret_value(),
+                issuer,
+            ),
+            cleanup_limiter=RateLimiter(
+                settings.cleanup_rate_limit, settings.redis_url
+            ),
+            metrics=metrics,
+            redis=redis,
+        )
+        await bus.start()
+        if run_scheduler:
+            await scheduler.start()
+        log.info(
+            "node.started",
+            node=settings.node,
+            env=settings.env,
+            database=engine.dialect.name,
+        )
+        try:
+            yield runtime
+        finally:
+            await scheduler.stop()
+            await bus.stop()
+            log.info("node.stopped", node=settings.node)
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        await engine.dispose()

@@ -1,0 +1,1 @@
+"""Use cases: the core's decisions applied to storage, the bus and the scheduler."""

@@ -1,0 +1,156 @@
+"""Fires each session's deadlines on time, and sweeps the database as a safety net.
+
+Each node keeps the deadlines of the sessions it knows (those it wrote, those the bus
+told it of, and those whose lobby opens within the horizon) in a queue in memory and
+sleeps until the earliest one. Firing a deadline only asks the service to settle the
+session, which is exactly-once in the database, so every node may fire the same
+deadline. A periodic sweep catches what a dead or late node missed, and a periodic
+cleanup expires and purges in bulk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from sessionclock.core.schedule import DeadlineKind, DeadlineQueue
+from sessionclock.core.session import Session
+from sessionclock.errors import SessionNotFound
+from sessionclock.metrics import Metrics
+from sessionclock.service.sessions import SessionService
+
+log = structlog.get_logger(__name__)
+
+# Wait this long after an unexpected failure before the loop tries again.
+_RETRY_AFTER_ERROR_S = 1.0
+
+
+class Scheduler:
+    """One node's timers for lobby opening, warnings, no-shows and ends."""
+
+    def __init__(
+        self,
+        service: SessionService,
+        metrics: Metrics,
+        *,
+        sweep_interval_s: float,
+        cleanup_interval_s: float,
+    ) -> None:
+        self._service = service
+        self._clock = service.clock
+        self._timing = service.timing
+        self._metrics = metrics
+        self._sweep_interval_s = sweep_interval_s
+        self._cleanup_interval_s = cleanup_interval_s
+        # Load sessions whose lobby opens before the sweep after next.
+        self._horizon_ms = int(sweep_interval_s * 3 * 1000) + 60_000
+        self._queue = DeadlineQueue()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.next_cleanup_at_ms: int | None = None
+
+    def track(self, session: Session) -> None:
+        """Hold a session's deadlines (a newer version replaces an older one)."""
+        if self._queue.track(session, self._timing, self._clock.now_ms()):
+            self._metrics.scheduled.set(len(self._queue))
+            self._wake.set()
+
+    def next_deadline_ms(self) -> int | None:
+        return self._queue.next_at_ms()
+
+    @property
+    def tracked(self) -> int:
+        return len(self._queue)
+
+    async def fire_due(self) -> int:
+        """Settle every session with a deadline at or before now; how many fired."""
+        due = self._queue.pop_due(self._clock.now_ms())
+        seen: set[tuple[str, DeadlineKind, int | None]] = set()
+        for deadline in due:
+            key = (deadline.session_id, deadline.kind, deadline.remaining_s)
+            if key in seen:
+                continue
+            seen.add(key)
+            if (
+                deadline.kind is DeadlineKind.WARNING
+                and deadline.remaining_s is not None
+            ):
+                await self._service.warn(deadline.session_id, deadline.remaining_s)
+            else:
+                # Settling is a no-op for a session that another node already moved.
+                with contextlib.suppress(SessionNotFound):
+                    await self._service.get(deadline.session_id)
+        return len(seen)
+
+    async def sweep(self) -> None:
+        """Apply what was missed, then load the deadlines of the coming horizon."""
+        await self._service.sweep()
+        horizon_ms = self._clock.now_ms() + self._horizon_ms
+        for session in await self._service.repository.live_before(horizon_ms):
+            self.track(session)
+
+    async def start(self) -> None:
+        await self.sweep()
+        self._tasks = [
+            asyncio.create_task(self._deadline_loop(), name="scheduler-deadlines"),
+            asyncio.create_task(self._sweep_loop(), name="scheduler-sweep"),
+            asyncio.create_task(self._cleanup_loop(), name="scheduler-cleanup"),
+        ]
+        log.info(
+            "scheduler.started",
+            tracked=len(self._queue),
+            sweep_interval_s=self._sweep_interval_s,
+            cleanup_interval_s=self._cleanup_interval_s,
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _deadline_loop(self) -> None:
+        while True:
+            try:
+                next_ms = self._queue.next_at_ms()
+                self._wake.clear()
+                if next_ms is None:
+                    await self._wake.wait()
+                else:
+                    delay_s = (next_ms - self._clock.now_ms()) / 1000
+                    if delay_s > 0:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), delay_s)
+                await self.fire_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler.deadline_failed")
+                await asyncio.sleep(_RETRY_AFTER_ERROR_S)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval_s)
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler.sweep_failed")
+
+    async def _cleanup_loop(self) -> None:
+        while True:
+            self.next_cleanup_at_ms = self._clock.now_ms() + int(
+                self._cleanup_interval_s * 1000
+            )
+            await asyncio.sleep(self._cleanup_interval_s)
+            try:
+                await self._service.cleanup("schedule")
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("cleanup.failed", trigger="schedule")

@@ -1,0 +1,269 @@
+"""The session use cases: what the HTTP API, the scheduler and the CLI call."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from sessionclock.bus.base import BusMessage, EventBus
+from sessionclock.constants import MAX_CHANGE_ATTEMPTS
+from sessionclock.core import machine
+from sessionclock.core.clock import Clock
+from sessionclock.core.machine import Change, Event
+from sessionclock.core.session import (
+    Booking,
+    ExpiredReason,
+    Role,
+    Session,
+    Status,
+    Timing,
+)
+from sessionclock.errors import ContentionError, SessionIdTaken, SessionNotFound
+from sessionclock.metrics import Metrics
+from sessionclock.storage.repository import CleanupRun, SessionRepository
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    opened: int
+    expired: int
+
+
+class SessionService:
+    """Applies the state machine to stored sessions, exactly once per transition."""
+
+    def __init__(
+        self,
+        repository: SessionRepository,
+        bus: EventBus,
+        clock: Clock,
+        timing: Timing,
+        metrics: Metrics,
+        *,
+        node: str,
+        retention_s: int,
+    ) -> None:
+        self.repository = repository
+        self.clock = clock
+        self.timing = timing
+        self._bus = bus
+        self._metrics = metrics
+        self._node = node
+        self._retention_s = retention_s
+
+    async def create(
+        self, session_id: str | None, booking: Booking
+    ) -> tuple[Session, bool]:
+        """Create a session; the same id with the same booking again is a no-op.
+
+        Returns the session and whether this call created it.
+        """
+        if session_id is None:
+            session_id = uuid.uuid4().hex
+        now_ms = self.clock.now_ms()
+        change = machine.create(session_id, booking, now_ms, self.timing)
+        if await self.repository.insert(change, now_ms):
+            await self._announce(change, now_ms)
+            return change.after, True
+
+        existing = await self.get(session_id)
+        if existing.booking() != booking:
+            raise SessionIdTaken(session_id)
+        return existing, False
+
+    async def upsert(self, session_id: str, booking: Booking) -> tuple[Session, bool]:
+        """Create a session or bring an existing one in line with its booking."""
+        now_ms = self.clock.now_ms()
+        change = machine.create(session_id, booking, now_ms, self.timing)
+        if await self.repository.insert(change, now_ms):
+            await self._announce(change, now_ms)
+            return change.after, True
+        updated = await self._apply(
+            session_id, lambda s, now: machine.rebook(s, booking, now, self.timing)
+        )
+        return updated, False
+
+    async def get(self, session_id: str) -> Session:
+        """The session as it stands now; time's transitions are written on the way."""
+        return await self._apply(
+            session_id, lambda s, now: machine.settle(s, now, self.timing)
+        )
+
+    async def get_for(self, session_id: str, user_id: str) -> tuple[Session, Role]:
+        """The session and the caller's role in it; strangers learn nothing."""
+        session = await self.get(session_id)
+        role = session.role_of(user_id)
+        if role is None:
+            raise SessionNotFound(session_id)
+        return session, role
+
+    async def mark_ready(self, session_id: str, user_id: str, ready: bool) -> Session:
+        _, role = await self.get_for(session_id, user_id)
+        return await self._apply(
+            session_id,
+            lambda s, now: machine.mark_ready(s, role, ready, now, self.timing),
+            user_id=user_id,
+        )
+
+    async def cancel(self, session_id: str) -> Session:
+        return await self._apply(
+            session_id, lambda s, now: machine.cancel(s, now, self.timing)
+        )
+
+    async def sessions_of(self, user_id: str, within_s: int | None) -> list[Session]:
+        """A participant's sessions that have not ended, soonest first."""
+        now_ms = self.clock.now_ms()
+        before_ms = None if within_s is None else now_ms + within_s * 1000
+        found = []
+        for stored in await self.repository.for_user(user_id, before_ms):
+            change = machine.settle(stored, now_ms, self.timing)
+            if change.changed:
+                stored = await self.get(stored.id)
+            if not stored.is_terminal:
+                found.append(stored)
+        return found
+
+    async def warn(self, session_id: str, remaining_s: int) -> bool:
+        """Raise a due warning once across all nodes; False when not due or done."""
+        session = await self.repository.get(session_id)
+        if session is None:
+            return False
+        now_ms = self.clock.now_ms()
+        if machine.warning_due(session, now_ms, self.timing) != remaining_s:
+            return False
+        if not await self.repository.record_warning(session, remaining_s, now_ms):
+            return False
+        log.info(
+            "session.warning",
+            session_id=session.id,
+            status=session.status.value,
+            version=session.version,
+            remaining_s=remaining_s,
+        )
+        await self._bus.publish(
+            BusMessage("warning", session, {"remaining_s": remaining_s})
+        )
+        return True
+
+    async def sweep(self) -> SweepResult:
+        """Write in bulk what time did and no timer caught (the safety net)."""
+        now_ms = self.clock.now_ms()
+        expired = await self.repository.expire_overdue(now_ms, self.timing.no_show_s)
+        opened = await self.repository.open_due_lobbies(now_ms, self.timing.no_show_s)
+        for session in expired:
+            await self._announce_bulk(session, (Event.EXPIRED,), now_ms)
+        for session in opened:
+            await self._announce_bulk(session, (Event.LOBBY_OPENED,), now_ms)
+        if expired or opened:
+            log.info("scheduler.swept", expired=len(expired), opened=len(opened))
+        return SweepResult(opened=len(opened), expired=len(expired))
+
+    async def cleanup(self, trigger: str) -> CleanupRun:
+        """Expire overdue sessions and purge old runtime records; keep the history."""
+        started_ms = self.clock.now_ms()
+        expired = await self.repository.expire_overdue(
+            started_ms, self.timing.no_show_s
+        )
+        for session in expired:
+            await self._announce_bulk(session, (Event.EXPIRED,), started_ms)
+        purged = await self.repository.purge_ended(
+            started_ms - self._retention_s * 1000
+        )
+
+        run = CleanupRun(
+            ran_at_ms=started_ms,
+            trigger=trigger,
+            node=self._node,
+            expired=len(expired),
+            purged=purged,
+            duration_ms=self.clock.now_ms() - started_ms,
+        )
+        await self.repository.record_cleanup(run)
+        self._metrics.cleanup_runs.labels(trigger).inc()
+        self._metrics.cleanup_rows.labels("expired").inc(run.expired)
+        self._metrics.cleanup_rows.labels("purged").inc(run.purged)
+        log.info(
+            "cleanup.ran",
+            trigger=trigger,
+            expired=run.expired,
+            purged=run.purged,
+            duration_ms=run.duration_ms,
+        )
+        return run
+
+    async def _apply(
+        self,
+        session_id: str,
+        decide: Callable[[Session, int], Change],
+        *,
+        user_id: str | None = None,
+    ) -> Session:
+        """Read, decide in the core, write if still current; start over if not."""
+        for _attempt in range(MAX_CHANGE_ATTEMPTS):
+            current = await self.repository.get(session_id)
+            if current is None:
+                raise SessionNotFound(session_id)
+            now_ms = self.clock.now_ms()
+            change = decide(current, now_ms)
+
+            if change.changed:
+                if not await self.repository.replace(change, now_ms):
+                    # Another request or node wrote this version first.
+                    log.debug("session.write_lost", session_id=session_id)
+                    continue
+                await self._announce(change, now_ms, user_id=user_id)
+
+            if change.rejection is not None:
+                raise change.rejection
+            return change.after
+        raise ContentionError(session_id, MAX_CHANGE_ATTEMPTS)
+
+    async def _announce(
+        self, change: Change, now_ms: int, *, user_id: str | None = None
+    ) -> None:
+        session = change.after
+        before = change.before
+        log.info(
+            "session.changed",
+            session_id=session.id,
+            user_id=user_id,
+            events=[event.value for event in change.events],
+            status=session.status.value,
+            previous_status=None if before is None else before.status.value,
+            version=session.version,
+            node=self._node,
+        )
+        if before is None or before.status is not session.status:
+            self._observe_transition(session, now_ms)
+        await self._publish(session)
+
+    async def _announce_bulk(
+        self, session: Session, events: tuple[Event, ...], now_ms: int
+    ) -> None:
+        log.info(
+            "session.changed",
+            session_id=session.id,
+            events=[event.value for event in events],
+            status=session.status.value,
+            version=session.version,
+            node=self._node,
+            bulk=True,
+        )
+        self._observe_transition(session, now_ms)
+        await self._publish(session)
+
+    def _observe_transition(self, session: Session, now_ms: int) -> None:
+        self._metrics.transitions.labels(session.status.value).inc()
+        if session.status is Status.EXPIRED:
+            due_ms = session.ends_at_ms
+            if session.expired_reason is ExpiredReason.NO_SHOW:
+                due_ms = machine.no_show_at_ms(session, self.timing)
+            self._metrics.expiry_lateness.observe(max(0, now_ms - due_ms) / 1000)
+
+    async def _publish(self, session: Session) -> None:
+        await self._bus.publish(BusMessage("snapshot", session))

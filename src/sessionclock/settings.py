@@ -1,0 +1,183 @@
+"""Settings from the environment, with the contract's names."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from sessionclock.constants import DEFAULT_SQLITE_FILE, DEV_SECRETS_FILE
+from sessionclock.core.session import Timing
+from sessionclock.errors import ConfigError
+
+MIN_SECRET_CHARS = 32
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SESSIONCLOCK_", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///./{DEFAULT_SQLITE_FILE}",
+        validation_alias=_env("DATABASE_URL"),
+    )
+    redis_url: str | None = Field(default=None, validation_alias=_env("REDIS_URL"))
+    secret_key: SecretStr | None = None
+    api_key: SecretStr | None = None
+    cron_secret_token: SecretStr | None = Field(
+        default=None, validation_alias=_env("CRON_SECRET_TOKEN")
+    )
+    strapi_url: str | None = Field(default=None, validation_alias=_env("STRAPI_URL"))
+    strapi_api_token: SecretStr | None = Field(
+        default=None, validation_alias=_env("STRAPI_API_TOKEN")
+    )
+    env: Literal["development", "production"] = "development"
+
+    lobby_lead_s: int = Field(default=300, ge=0, le=86_400)
+    sync_interval_s: float = Field(default=2.0, gt=0, le=60)
+    warnings_s: Annotated[tuple[int, ...], NoDecode] = (300, 60)
+    no_show_s: int = Field(default=600, ge=0)
+    retention_s: int = Field(default=3600, ge=0)
+
+    public_url: str | None = None
+    sweep_interval_s: float = Field(default=10.0, gt=0, le=3600)
+    cleanup_interval_s: float = Field(default=300.0, gt=0)
+    cleanup_rate_limit: str = "10/minute"
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    auto_migrate: bool = True
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    node_name: str | None = None
+    dev_secrets_file: Path = Path(DEV_SECRETS_FILE)
+
+    @field_validator("warnings_s", mode="before")
+    @classmethod
+    def _split_warnings(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            try:
+                return tuple(int(part) for part in parts)
+            except ValueError:
+                raise ValueError(
+                    f"expected remaining seconds separated by commas, got {value!r}"
+                ) from None
+        return value
+
+    @field_validator("warnings_s")
+    @classmethod
+    def _positive_warnings(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(w <= 0 for w in value):
+            raise ValueError(f"expected positive remaining seconds, got {value!r}")
+        return tuple(sorted(set(value), reverse=True))
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        # Operators paste the URLs their other tools use; pick the async driver here.
+        for plain, driver in (
+            ("postgres://", "postgresql+asyncpg://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if value.startswith(plain):
+                return driver + value[len(plain) :]
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(no_show_s=self.no_show_s, warnings_s=self.warnings_s)
+
+    @property
+    def node(self) -> str:
+        return self.node_name or f"{os.uname().nodename}:{os.getpid()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment, then make sure a server can start with it.
+
+    In production a missing or short secret stops the start with a message that names
+    it. In development missing secrets are generated once and kept in a local file, so
+    that sign-in links keep working across restarts.
+    """
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise ConfigError(f"invalid settings: {error}") from None
+
+    if settings.is_production:
+        _require_secrets(settings)
+        return settings
+    return _with_dev_secrets(settings)
+
+
+def _require_secrets(settings: Settings) -> None:
+    problems = []
+    for name, value in (
+        ("SESSIONCLOCK_SECRET_KEY", settings.secret_key),
+        ("SESSIONCLOCK_API_KEY", settings.api_key),
+    ):
+        if value is None or not value.get_secret_value():
+            problems.append(f"{name} is not set")
+        elif len(value.get_secret_value()) < MIN_SECRET_CHARS:
+            problems.append(f"{name} is shorter than {MIN_SECRET_CHARS} characters")
+    token = settings.cron_secret_token
+    if token is not None and len(token.get_secret_value()) < MIN_SECRET_CHARS:
+        problems.append(
+            f"CRON_SECRET_TOKEN is shorter than {MIN_SECRET_CHARS} characters"
+        )
+    if problems:
+        raise ConfigError(
+            "cannot start in production: "
+            + "; ".join(problems)
+            + " (see docs/configuration.md)"
+        )
+
+
+def _with_dev_secrets(settings: Settings) -> Settings:
+    if settings.secret_key is not None and settings.api_key is not None:
+        return settings
+
+    path = settings.dev_secrets_file
+    stored: dict[str, str] = {}
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise ConfigError(
+                f"cannot read development secrets in {path}: {error}"
+            ) from None
+    changed = False
+    for key in ("secret_key", "api_key"):
+        if not stored.get(key):
+            stored[key] = secrets.token_urlsafe(32)
+            changed = True
+    if changed:
+        path.touch(mode=0o600, exist_ok=True)
+        path.write_text(json.dumps(stored, indent=2) + "\n")
+
+    updates: dict[str, SecretStr] = {}
+    if settings.secret_key is None:
+        updates["secret_key"] = SecretStr(stored["secret_key"])
+    if settings.api_key is None:
+        updates["api_key"] = SecretStr(stored["api_key"])
+    return settings.model_copy(update=updates)

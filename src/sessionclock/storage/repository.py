@@ -1,0 +1,378 @@
+"""Sessions in SQL: every transition is one conditional statement.
+
+A change is written with `UPDATE … WHERE id = … AND version = … RETURNING`, so of two
+requests or two nodes that computed a change from the same version, exactly one
+writes it and the other sees no row and starts again from the new version. The
+session's event row goes in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from sessionclock.core.machine import Change, Event
+from sessionclock.core.session import (
+    LIVE,
+    TERMINAL,
+    BookingStatus,
+    ExpiredReason,
+    Role,
+    Session,
+    Status,
+)
+from sessionclock.storage.tables import cleanup_runs, session_events, sessions
+
+_LIVE = [status.value for status in LIVE]
+_TERMINAL = [status.value for status in TERMINAL]
+_NOT_READY = [Status.SCHEDULED.value, Status.WAITING.value]
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupRun:
+    ran_at_ms: int
+    trigger: str
+    node: str
+    expired: int
+    purged: int
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    session_id: str
+    type: str
+    version: int
+    at_ms: int
+    data: dict[str, Any]
+
+
+class SessionRepository:
+    """The sessions table and its companions, behind methods named for what they do."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+
+    async def ping(self) -> None:
+        async with self._engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def get(self, session_id: str) -> Session | None:
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(sessions).where(sessions.c.id == session_id)
+                )
+            ).first()
+        return None if row is None else _session(row)
+
+    async def insert(self, change: Change, now_ms: int) -> bool:
+        """Write a new session; False when its id is taken."""
+        session = change.after
+        statement = self._insert_ignoring_conflict(sessions).values(
+            **_row(session), created_at_ms=now_ms, updated_at_ms=now_ms
+        )
+        async with self._engine.begin() as connection:
+            result = await connection.execute(statement.returning(sessions.c.id))
+            if result.first() is None:
+                return False
+            await _add_events(connection, [(session, change.events)], now_ms)
+        return True
+
+    async def replace(self, change: Change, now_ms: int) -> bool:
+        """Write a change if the stored version is still the one it started from."""
+        before, after = change.before, change.after
+        if before is None:
+            raise ValueError("a replacement needs the version it starts from")
+        statement = (
+            update(sessions)
+            .where(sessions.c.id == before.id, sessions.c.version == before.version)
+            .values(**_row(after), updated_at_ms=now_ms)
+            .returning(sessions.c.id)
+        )
+        async with self._engine.begin() as connection:
+            if (await connection.execute(statement)).first() is None:
+                return False
+            await _add_events(connection, [(after, change.events)], now_ms)
+        return True
+
+    async def for_user(
+        self, user_id: str, lobby_opens_before_ms: int | None = None
+    ) -> list[Session]:
+        """A user's sessions that have not ended, soonest first."""
+        query = (
+            select(sessions)
+            .where(
+                or_(
+                    sessions.c.client_id == user_id, sessions.c.companion_id == user_id
+                ),
+                sessions.c.status.in_(_LIVE),
+            )
+            .order_by(sessions.c.starts_at_ms, sessions.c.id)
+            .limit(500)
+        )
+        if lobby_opens_before_ms is not None:
+            query = query.where(sessions.c.lobby_opens_at_ms <= lobby_opens_before_ms)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_session(row) for row in rows]
+
+    async def live_before(self, lobby_opens_before_ms: int) -> list[Session]:
+        """Live sessions whose lobby opens before a moment: the scheduler's horizon."""
+        query = select(sessions).where(
+            sessions.c.status.in_(_LIVE),
+            sessions.c.lobby_opens_at_ms <= lobby_opens_before_ms,
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_session(row) for row in rows]
+
+    async def expire_overdue(self, now_ms: int, no_show_s: int) -> list[Session]:
+        """Expire, in one statement, every live session that time has ended.
+
+        The rules are the state machine's `settle`: at `ends_at` a ready session ends
+        with `time_up`; a session whose participants are not both ready ends as a
+        no-show at `starts_at + no_show_s` or at `ends_at`, whichever comes first,
+        with the roles that were not ready recorded as absent.
+        """
+        is_ready = sessions.c.status == Status.READY.value
+        no_show_due = and_(
+            sessions.c.status.in_(_NOT_READY),
+            sessions.c.starts_at_ms + no_show_s * 1000 <= now_ms,
+        )
+        client_absent = sessions.c.client_ready_at_ms.is_(None)
+        companion_absent = sessions.c.companion_ready_at_ms.is_(None)
+        statement = (
+            update(sessions)
+            .where(
+                sessions.c.status.in_(_LIVE),
+                or_(sessions.c.ends_at_ms <= now_ms, no_show_due),
+            )
+            .values(
+                status=Status.EXPIRED.value,
+                expired_reason=case(
+                    (is_ready, literal(ExpiredReason.TIME_UP.value)),
+                    else_=literal(ExpiredReason.NO_SHOW.value),
+                ),
+                absent=case(
+                    (is_ready, literal("")),
+                    (
+                        and_(client_absent, companion_absent),
+                        literal("client,companion"),
+                    ),
+                    (client_absent, literal("client")),
+                    (companion_absent, literal("companion")),
+                    else_=literal(""),
+                ),
+                ended_at_ms=now_ms,
+                version=sessions.c.version + 1,
+                updated_at_ms=now_ms,
+            )
+            .returning(*sessions.c)
+        )
+        return await self._set_based(statement, (Event.EXPIRED,), now_ms)
+
+    async def open_due_lobbies(self, now_ms: int, no_show_s: int) -> list[Session]:
+        """Open, in one statement, every lobby whose time has come."""
+        statement = (
+            update(sessions)
+            .where(
+                sessions.c.status == Status.SCHEDULED.value,
+                sessions.c.lobby_opens_at_ms <= now_ms,
+                sessions.c.ends_at_ms > now_ms,
+                sessions.c.starts_at_ms + no_show_s * 1000 > now_ms,
+            )
+            .values(
+                status=Status.WAITING.value,
+                version=sessions.c.version + 1,
+                updated_at_ms=now_ms,
+            )
+            .returning(*sessions.c)
+        )
+        return await self._set_based(statement, (Event.LOBBY_OPENED,), now_ms)
+
+    async def record_warning(
+        self, session: Session, remaining_s: int, now_ms: int
+    ) -> bool:
+        """Note that a warning fired; False when some node already fired it."""
+        values = {
+            "session_id": session.id,
+            "key": f"warning:{remaining_s}:{session.ends_at_ms}",
+            "type": "warning",
+            "version": session.version,
+            "at_ms": now_ms,
+            "data": json.dumps({"remaining_s": remaining_s}),
+        }
+        statement = self._insert_ignoring_conflict(session_events).values(**values)
+        async with self._engine.begin() as connection:
+            result = await connection.execute(statement.returning(session_events.c.id))
+            return result.first() is not None
+
+    async def events(self, session_id: str) -> list[StoredEvent]:
+        """The runtime record of one session, oldest first."""
+        query = (
+            select(session_events)
+            .where(session_events.c.session_id == session_id)
+            .order_by(session_events.c.id)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            StoredEvent(
+                row.session_id, row.type, row.version, row.at_ms, json.loads(row.data)
+            )
+            for row in rows
+        ]
+
+    async def purge_ended(self, ended_before_ms: int) -> int:
+        """Delete the runtime records of sessions that ended before a moment."""
+        ended = select(sessions.c.id).where(
+            sessions.c.status.in_(_TERMINAL), sessions.c.ended_at_ms < ended_before_ms
+        )
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                delete(session_events).where(session_events.c.session_id.in_(ended))
+            )
+            await connection.execute(
+                delete(cleanup_runs).where(cleanup_runs.c.ran_at_ms < ended_before_ms)
+            )
+        return int(result.rowcount or 0)
+
+    async def count_by_status(self) -> dict[str, int]:
+        query = select(sessions.c.status, func.count()).group_by(sessions.c.status)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        counts = {status.value: 0 for status in Status}
+        counts.update({str(status): int(count) for status, count in rows})
+        return counts
+
+    async def record_cleanup(self, run: CleanupRun) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                insert(cleanup_runs).values(
+                    ran_at_ms=run.ran_at_ms,
+                    trigger=run.trigger,
+                    node=run.node,
+                    expired=run.expired,
+                    purged=run.purged,
+                    duration_ms=run.duration_ms,
+                )
+            )
+
+    async def last_cleanup(self) -> CleanupRun | None:
+        query = select(cleanup_runs).order_by(cleanup_runs.c.ran_at_ms.desc()).limit(1)
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).first()
+        if row is None:
+            return None
+        return CleanupRun(
+            row.ran_at_ms,
+            row.trigger,
+            row.node,
+            row.expired,
+            row.purged,
+            row.duration_ms,
+        )
+
+    async def _set_based(
+        self, statement: Any, events: tuple[Event, ...], now_ms: int
+    ) -> list[Session]:
+        async with self._engine.begin() as connection:
+            rows = (await connection.execute(statement)).all()
+            changed = [_session(row) for row in rows]
+            await _add_events(
+                connection, [(session, events) for session in changed], now_ms
+            )
+        return changed
+
+    def _insert_ignoring_conflict(self, table: Any) -> Any:
+        if self._dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        if self._dialect == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing()
+        raise NotImplementedError(f"expected sqlite or postgresql, got {self._dialect}")
+
+
+async def _add_events(
+    connection: AsyncConnection,
+    changed: Iterable[tuple[Session, Sequence[Event]]],
+    now_ms: int,
+) -> None:
+    rows = [
+        {
+            "session_id": session.id,
+            "key": f"v{session.version}",
+            "type": events[-1].value,
+            "version": session.version,
+            "at_ms": now_ms,
+            "data": json.dumps(
+                {"events": [event.value for event in events], "status": session.status}
+            ),
+        }
+        for session, events in changed
+        if events
+    ]
+    if rows:
+        await connection.execute(insert(session_events), rows)
+
+
+def _row(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "client_id": session.client_id,
+        "companion_id": session.companion_id,
+        "starts_at_ms": session.starts_at_ms,
+        "ends_at_ms": session.ends_at_ms,
+        "lobby_lead_s": session.lobby_lead_s,
+        "lobby_opens_at_ms": session.lobby_opens_at_ms,
+        "booking_status": session.booking_status.value,
+        "status": session.status.value,
+        "client_ready_at_ms": session.client_ready_at_ms,
+        "companion_ready_at_ms": session.companion_ready_at_ms,
+        "expired_reason": None
+        if session.expired_reason is None
+        else session.expired_reason.value,
+        "absent": ",".join(role.value for role in session.absent),
+        "version": session.version,
+        "ended_at_ms": session.ended_at_ms,
+    }
+
+
+def _session(row: Row[Any]) -> Session:
+    return Session(
+        id=row.id,
+        client_id=row.client_id,
+        companion_id=row.companion_id,
+        starts_at_ms=row.starts_at_ms,
+        ends_at_ms=row.ends_at_ms,
+        lobby_lead_s=row.lobby_lead_s,
+        booking_status=BookingStatus(row.booking_status),
+        status=Status(row.status),
+        client_ready_at_ms=row.client_ready_at_ms,
+        companion_ready_at_ms=row.companion_ready_at_ms,
+        expired_reason=None
+        if row.expired_reason is None
+        else ExpiredReason(row.expired_reason),
+        absent=tuple(Role(part) for part in row.absent.split(",") if part),
+        version=row.version,
+        ended_at_ms=row.ended_at_ms,
+    )

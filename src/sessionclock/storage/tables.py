@@ -1,0 +1,87 @@
+"""The database schema. Times are UTC epoch milliseconds, exact on every backend."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants a BIGINT.
+_Serial = BigInteger().with_variant(Integer(), "sqlite")
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("client_id", String(128), nullable=False, index=True),
+    Column("companion_id", String(128), nullable=False, index=True),
+    Column("starts_at_ms", BigInteger, nullable=False),
+    Column("ends_at_ms", BigInteger, nullable=False),
+    Column("lobby_lead_s", Integer, nullable=False),
+    # Kept beside the lead so that "lobbies due now" is one indexed range scan.
+    Column("lobby_opens_at_ms", BigInteger, nullable=False),
+    Column("booking_status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("client_ready_at_ms", BigInteger, nullable=True),
+    Column("companion_ready_at_ms", BigInteger, nullable=True),
+    Column("expired_reason", String(16), nullable=True),
+    Column("absent", String(32), nullable=False, default=""),
+    Column("version", Integer, nullable=False),
+    Column("ended_at_ms", BigInteger, nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    Index("ix_sessions_status_ends_at_ms", "status", "ends_at_ms"),
+    Index("ix_sessions_status_lobby_opens_at_ms", "status", "lobby_opens_at_ms"),
+    Index("ix_sessions_status_ended_at_ms", "status", "ended_at_ms"),
+)
+
+# The runtime record of a session: one row per transition and warning. The unique
+# key makes a warning fire once across nodes; cleanup purges these rows for sessions
+# that ended longer than the retention ago, and keeps the session row as history.
+session_events = Table(
+    "session_events",
+    metadata,
+    Column("id", _Serial, primary_key=True, autoincrement=True),
+    Column(
+        "session_id",
+        String(128),
+        ForeignKey("sessions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key", String(64), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("data", Text, nullable=False, default="{}"),
+    UniqueConstraint("session_id", "key"),
+)
+
+cleanup_runs = Table(
+    "cleanup_runs",
+    metadata,
+    Column("id", _Serial, primary_key=True, autoincrement=True),
+    Column("ran_at_ms", BigInteger, nullable=False, index=True),
+    Column("trigger", String(16), nullable=False),
+    Column("node", String(128), nullable=False),
+    Column("expired", Integer, nullable=False),
+    Column("purged", Integer, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+)
