@@ -62,6 +62,22 @@ class Settings(BaseSettings):
     node_name: str | None = None
     dev_secrets_file: Path = Path(DEV_SECRETS_FILE)
 
+    @field_validator(
+        "redis_url",
+        "secret_key",
+        "api_key",
+        "cron_secret_token",
+        "strapi_url",
+        "strapi_api_token",
+        "public_url",
+        "node_name",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `REDIS_URL=` in a shell or a compose file means "not set", not "".
+        return None if value == "" else value
+
     @field_validator("warnings_s", mode="before")
     @classmethod
     def _split_warnings(cls, value: object) -> object:

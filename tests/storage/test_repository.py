@@ -1,0 +1,216 @@
+"""The repository on SQLite and PostgreSQL: conditional writes and set-based rules."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from sessionclock.core import machine
+from sessionclock.core.session import (
+    Booking,
+    BookingStatus,
+    Role,
+    Session,
+    Status,
+    Timing,
+)
+from sessionclock.storage.database import create_engine, migrate
+from sessionclock.storage.repository import SessionRepository
+from tests.conftest import Backend
+from tests.helpers import MINUTE_MS, T0_MS
+
+TIMING = Timing(no_show_s=600, warnings_s=(300, 60))
+
+
+@pytest.fixture
+async def repository(backend: Backend) -> AsyncIterator[SessionRepository]:
+    engine = create_engine(backend.database_url)
+    await migrate(engine)
+    yield SessionRepository(engine)
+    await engine.dispose()
+
+
+def _booking(starts_at_ms: int, duration_s: int = 1800, lead_s: int = 300) -> Booking:
+    return Booking(
+        client_id="c",
+        companion_id="p",
+        starts_at_ms=starts_at_ms,
+        ends_at_ms=starts_at_ms + duration_s * 1000,
+        lobby_lead_s=lead_s,
+        booking_status=BookingStatus.PENDING,
+    )
+
+
+async def _stored(repository: SessionRepository, session: Session) -> None:
+    change = machine.Change(None, session, (machine.Event.CREATED,))
+    assert await repository.insert(change, T0_MS)
+
+
+def _random_live_session(rng: random.Random, index: int) -> Session:
+    """A live session in any consistent state, around T0."""
+    starts_at_ms = T0_MS + rng.randint(-60, 60) * MINUTE_MS + rng.randint(0, 999)
+    duration_s = rng.choice([60, 600, 1800, 3600])
+    status = rng.choice([Status.SCHEDULED, Status.WAITING, Status.READY])
+    client = companion = None
+    if status is Status.READY:
+        client = companion = starts_at_ms - 1000
+    elif status is Status.WAITING:
+        client = rng.choice([None, starts_at_ms - 2000])
+        companion = None if client is not None else rng.choice([None, starts_at_ms])
+    return Session(
+        id=f"s-{index}",
+        client_id="c",
+        companion_id="p",
+        starts_at_ms=starts_at_ms,
+        ends_at_ms=starts_at_ms + duration_s * 1000,
+        lobby_lead_s=rng.choice([0, 60, 300]),
+        booking_status=BookingStatus.CONFIRMED,
+        status=status,
+        client_ready_at_ms=client,
+        companion_ready_at_ms=companion,
+        version=rng.randint(1, 5),
+    )
+
+
+async def test_expire_overdue_agrees_with_state_machine(
+    repository: SessionRepository,
+) -> None:
+    """The set-based expiry statement expires exactly what `settle` expires, alike."""
+    rng = random.Random(20261203)
+    sessions = [_random_live_session(rng, index) for index in range(300)]
+    for session in sessions:
+        await _stored(repository, session)
+
+    expired = {
+        s.id: s for s in await repository.expire_overdue(T0_MS, TIMING.no_show_s)
+    }
+
+    for session in sessions:
+        expected = machine.settle(session, T0_MS, TIMING).after
+        if expected.status is Status.EXPIRED:
+            got = expired.get(session.id)
+            assert got is not None, session
+            assert got == expected, session
+        else:
+            assert session.id not in expired, session
+            assert await repository.get(session.id) == session
+
+
+async def test_open_due_lobbies_agrees_with_state_machine(
+    repository: SessionRepository,
+) -> None:
+    """The set-based lobby statement opens exactly the lobbies `settle` opens."""
+    rng = random.Random(7)
+    sessions = [
+        replace(_random_live_session(rng, index), status=Status.SCHEDULED)
+        for index in range(200)
+    ]
+    sessions = [
+        replace(s, client_ready_at_ms=None, companion_ready_at_ms=None)
+        for s in sessions
+    ]
+    for session in sessions:
+        await _stored(repository, session)
+
+    await repository.expire_overdue(T0_MS, TIMING.no_show_s)
+    opened = {
+        s.id: s for s in await repository.open_due_lobbies(T0_MS, TIMING.no_show_s)
+    }
+
+    for session in sessions:
+        expected = machine.settle(session, T0_MS, TIMING).after
+        if expected.status is Status.WAITING:
+            assert opened.get(session.id) == expected, session
+        else:
+            assert session.id not in opened, session
+
+
+async def test_replace_with_stale_version_writes_nothing(
+    repository: SessionRepository,
+) -> None:
+    """Of two changes computed from one version, only the first is written."""
+    created = machine.create("s-1", _booking(T0_MS), T0_MS, TIMING)
+    assert await repository.insert(created, T0_MS)
+    session = created.after
+    first = machine.mark_ready(session, Role.CLIENT, True, T0_MS, TIMING)
+    second = machine.mark_ready(session, Role.COMPANION, True, T0_MS, TIMING)
+
+    assert await repository.replace(first, T0_MS)
+    assert not await repository.replace(second, T0_MS)
+
+    stored = await repository.get("s-1")
+    assert stored == first.after
+    assert [event.version for event in await repository.events("s-1")] == [1, 2]
+
+
+async def test_insert_taken_id_returns_false(repository: SessionRepository) -> None:
+    """Inserting a session under an id that exists reports it and keeps the first."""
+    first = machine.create("s-1", _booking(T0_MS), T0_MS, TIMING)
+    other = machine.create("s-1", _booking(T0_MS + MINUTE_MS), T0_MS, TIMING)
+
+    assert await repository.insert(first, T0_MS)
+    assert not await repository.insert(other, T0_MS)
+    assert await repository.get("s-1") == first.after
+
+
+async def test_record_warning_fires_once(repository: SessionRepository) -> None:
+    """A warning for one threshold and one end is recorded once, whoever asks."""
+    created = machine.create("s-1", _booking(T0_MS), T0_MS, TIMING)
+    await repository.insert(created, T0_MS)
+
+    results = [
+        await repository.record_warning(created.after, 300, T0_MS) for _ in range(3)
+    ]
+
+    assert results == [True, False, False]
+    assert await repository.record_warning(created.after, 60, T0_MS)
+
+
+async def test_purge_ended_removes_old_runtime_records_and_keeps_history(
+    repository: SessionRepository,
+) -> None:
+    """Purge deletes event rows of sessions ended before the cut, never sessions."""
+    old = machine.create("old", _booking(T0_MS - 120 * MINUTE_MS, 60), T0_MS, TIMING)
+    recent = machine.create(
+        "recent", _booking(T0_MS - 2 * MINUTE_MS, 60), T0_MS, TIMING
+    )
+    live = machine.create("live", _booking(T0_MS + MINUTE_MS), T0_MS, TIMING)
+    for change in (old, recent, live):
+        await repository.insert(change, T0_MS)
+    assert old.after.ended_at_ms is not None
+
+    # Pretend "old" ended two hours ago by rewriting its end through a change.
+    aged = replace(old.after, ended_at_ms=T0_MS - 110 * MINUTE_MS, version=2)
+    await repository.replace(
+        machine.Change(old.after, aged, (machine.Event.EXPIRED,)), T0_MS
+    )
+
+    purged = await repository.purge_ended(T0_MS - 60 * MINUTE_MS)
+
+    assert purged == 2
+    assert await repository.events("old") == []
+    assert await repository.events("recent") != []
+    assert await repository.events("live") != []
+    assert await repository.get("old") == aged
+
+
+async def test_count_by_status_lists_every_status(
+    repository: SessionRepository,
+) -> None:
+    """Counts name every status, with zero for those no session is in."""
+    await repository.insert(
+        machine.create("s-1", _booking(T0_MS), T0_MS, TIMING), T0_MS
+    )
+
+    counts = await repository.count_by_status()
+
+    assert counts == {
+        "scheduled": 0,
+        "waiting": 1,
+        "ready": 0,
+        "expired": 0,
+        "cancelled": 0,
+    }
