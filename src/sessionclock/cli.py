@@ -6,14 +6,15 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from urllib.parse import quote
 
 import uvicorn
+from sqlalchemy.engine import make_url
 
 from sessionclock import __version__
-from sessionclock.constants import TOKEN_DEFAULT_TTL_S
+from sessionclock.constants import TOKEN_DEFAULT_TTL_S, TOKEN_MAX_TTL_S
 from sessionclock.core.clock import SystemClock, to_epoch_ms, to_iso
 from sessionclock.core.session import Booking, BookingStatus, Session, snapshot
 from sessionclock.errors import SessionClockError
@@ -69,7 +70,12 @@ def _parser() -> argparse.ArgumentParser:
 
     token = commands.add_parser("token", help="print a participant token")
     token.add_argument("user_id")
-    token.add_argument("--ttl-s", type=int, default=TOKEN_DEFAULT_TTL_S)
+    token.add_argument(
+        "--ttl-s",
+        type=_bounded_int(1, TOKEN_MAX_TTL_S),
+        default=TOKEN_DEFAULT_TTL_S,
+        help=f"lifetime in seconds, 1 to {TOKEN_MAX_TTL_S}",
+    )
     token.set_defaults(run=_token)
 
     session = commands.add_parser("session", help="manage sessions")
@@ -88,6 +94,16 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--pending", action="store_true", help="booking_status pending")
     create.set_defaults(run=_create_session)
     return parser
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low} to {high}, got {value}")
+        return value
+
+    return parse
 
 
 def _add_bind(parser: argparse.ArgumentParser) -> None:
@@ -201,7 +217,7 @@ def _print_demo(runtime: Runtime, session: Session, base_url: str) -> None:
     lines = [
         "",
         "sessionclock demo",
-        f"  database   {runtime.settings.database_url}",
+        f"  database   {make_url(runtime.settings.database_url).render_as_string()}",
         f"  session    {session.id} (booking pending until the companion is ready)",
         f"  lobby      opens {to_iso(session.lobby_opens_at_ms)}",
         f"  call       {to_iso(session.starts_at_ms)} to {to_iso(session.ends_at_ms)}",

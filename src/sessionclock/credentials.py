@@ -120,6 +120,18 @@ class Authenticator:
             return Principal(Kind.PLATFORM)
         return Principal(Kind.PARTICIPANT, self._issuer.verify(bearer))
 
+    def authenticate_participant(self, token: str | None) -> Principal:
+        """A participant's token only; the platform key is refused here."""
+        if not token:
+            raise MissingCredentials(
+                "'Authorization: Bearer <token>' or ?access_token="
+            )
+        if same_secret(token, self._api_key):
+            raise InvalidCredentials(
+                "the platform key goes in the Authorization header, never in an address"
+            )
+        return Principal(Kind.PARTICIPANT, self._issuer.verify(token))
+
     def authenticate_cron(self, bearer: str | None) -> Principal:
         if self._cron_token is None:
             raise EndpointDisabled("the cron endpoint", "CRON_SECRET_TOKEN")

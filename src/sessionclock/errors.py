@@ -73,7 +73,7 @@ class LobbyNotOpen(Conflict):
 
 class SessionEnded(Conflict):
     def __init__(self, session_id: str, status: str) -> None:
-        super().__init__(f"session {session_id!r} has ended (status {status!r})")
+        super().__init__(f"session {session_id!r} has ended (status '{status}')")
         self.session_id = session_id
         self.status = status
 

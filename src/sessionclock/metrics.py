@@ -64,8 +64,8 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
-        self.scheduled = Gauge(
-            names.METRIC_SCHEDULED_DEADLINES,
+        self.scheduler_sessions = Gauge(
+            names.METRIC_SCHEDULER_SESSIONS,
             "Sessions whose deadlines this node's scheduler holds in memory.",
             registry=self.registry,
         )

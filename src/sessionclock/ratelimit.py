@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 import time
 
+import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from sessionclock.constants import REDIS_PREFIX
 from sessionclock.errors import RateLimited
+
+log = structlog.get_logger(__name__)
 
 
 class RateLimiter:
@@ -31,9 +34,15 @@ class RateLimiter:
         self._limiter = MovingWindowRateLimiter(storage)
 
     async def hit(self, key: str, what: str) -> None:
-        if await self._limiter.hit(self._item, key):
+        try:
+            if await self._limiter.hit(self._item, key):
+                return
+            stats = await self._limiter.get_window_stats(self._item, key)
+        except Exception as error:
+            # The limits protect idempotent work (cleanup); when their shared store is
+            # down, doing the work beats refusing it. Readiness reports Redis as down.
+            log.warning("ratelimit.unavailable", key=key, error=str(error))
             return
-        stats = await self._limiter.get_window_stats(self._item, key)
         retry_after_s = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(what, retry_after_s)
 

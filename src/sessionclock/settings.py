@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -59,7 +60,7 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
-    node_name: str | None = None
+    node_name: str | None = Field(default=None, max_length=128)
     dev_secrets_file: Path = Path(DEV_SECRETS_FILE)
 
     @field_validator(
@@ -77,6 +78,22 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # `REDIS_URL=` in a shell or a compose file means "not set", not "".
         return None if value == "" else value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return f"sqlite+aiosqlite:///./{DEFAULT_SQLITE_FILE}" if value == "" else value
+
+    @field_validator("cleanup_rate_limit")
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(
+                f"expected a rate such as '10/minute' or '2 per second', got {value!r}"
+            ) from None
+        return value
 
     @field_validator("warnings_s", mode="before")
     @classmethod
@@ -189,6 +206,7 @@ def _with_dev_secrets(settings: Settings) -> Settings:
             changed = True
     if changed:
         path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
         path.write_text(json.dumps(stored, indent=2) + "\n")
 
     updates: dict[str, SecretStr] = {}

@@ -44,7 +44,7 @@ class ManualClock:
 def to_iso(epoch_ms: int) -> str:
     """Format epoch milliseconds as the contract's ISO 8601: milliseconds and `Z`."""
     moment = _EPOCH + timedelta(milliseconds=epoch_ms)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{epoch_ms % 1000:03d}Z"
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{epoch_ms % 1000:03d}Z"
 
 
 def to_epoch_ms(moment: datetime) -> int:

@@ -70,6 +70,9 @@ def no_show_at_ms(session: Session, timing: Timing) -> int:
 def create(session_id: str, booking: Booking, now_ms: int, timing: Timing) -> Change:
     """A new session, with whatever time has already done to it applied."""
     fresh = new_session(session_id, booking)
+    if booking.booking_status is BookingStatus.CANCELLED:
+        # A booking can arrive already cancelled (a sync of history): it never opens.
+        return Change(None, _cancelled(fresh, now_ms), (Event.CREATED, Event.CANCELLED))
     settled = _settle(fresh, now_ms, timing)
     return Change(
         before=None, after=settled.after, events=(Event.CREATED, *settled.events)
@@ -138,60 +141,85 @@ def cancel(session: Session, now_ms: int, timing: Timing) -> Change:
     )
 
 
+def same_booking(session: Session, booking: Booking) -> bool:
+    """Whether a booking is the one the session already holds.
+
+    A booking sent as `pending` still matches a session that the companion has
+    confirmed since: sending the original body again must stay a no-op.
+    """
+    held = session.booking()
+    if held == booking:
+        return True
+    return (
+        booking.booking_status is BookingStatus.PENDING
+        and held.booking_status is BookingStatus.CONFIRMED
+        and held == replace(booking, booking_status=BookingStatus.CONFIRMED)
+    )
+
+
 def rebook(session: Session, booking: Booking, now_ms: int, timing: Timing) -> Change:
     """Apply a booking's new times, participants or status to its session.
 
-    An ended session is history: the same booking again is a no-op, another one is
-    rejected. A participant who is replaced loses its ready mark, and a session moved
-    so far that its lobby is not open yet starts its lobby again from nothing.
+    Time is applied first: a session that has ended is history, so the same booking
+    again is a no-op and another one is rejected. A participant who is replaced loses
+    its ready mark, a session moved so far that its lobby is not open yet starts its
+    lobby again from nothing, and a confirmation is never taken back by a booking
+    that still says `pending`.
     """
-    if session.is_terminal:
-        unchanged = session.booking() == booking
+    settled = settle(session, now_ms, timing)
+    current = settled.after
+    if current.is_terminal:
         cancelled_again = (
-            session.status is Status.CANCELLED
+            current.status is Status.CANCELLED
             and booking.booking_status is BookingStatus.CANCELLED
         )
-        if unchanged or cancelled_again:
-            return Change(session, session)
-        return Change(session, session).rejecting(
-            SessionEnded(session.id, session.status)
-        )
-    if session.booking() == booking:
-        return settle(session, now_ms, timing)
-    if booking.booking_status is BookingStatus.CANCELLED:
-        cancelled = _cancelled(session, now_ms)
-        return _finish(session, Change(session, cancelled, (Event.CANCELLED,)))
+        if same_booking(current, booking) or cancelled_again:
+            return settled
+        return settled.rejecting(SessionEnded(current.id, current.status))
+    if same_booking(current, booking):
+        return settled
 
-    current = replace(
-        session,
+    events = [*settled.events]
+    if booking.booking_status is BookingStatus.CANCELLED:
+        events.append(Event.CANCELLED)
+        return _finish(
+            session, Change(session, _cancelled(current, now_ms), tuple(events))
+        )
+
+    status = booking.booking_status
+    if current.booking_status is BookingStatus.CONFIRMED:
+        status = BookingStatus.CONFIRMED
+    updated = replace(
+        current,
         client_id=booking.client_id,
         companion_id=booking.companion_id,
         starts_at_ms=booking.starts_at_ms,
         ends_at_ms=booking.ends_at_ms,
         lobby_lead_s=booking.lobby_lead_s,
-        booking_status=booking.booking_status,
+        booking_status=status,
     )
-    if current.client_id != session.client_id:
-        current = replace(current, client_ready_at_ms=None)
-    if current.companion_id != session.companion_id:
-        current = replace(current, companion_ready_at_ms=None)
-    if now_ms < current.lobby_opens_at_ms:
-        current = replace(
-            current,
+    if updated.client_id != current.client_id:
+        updated = replace(updated, client_ready_at_ms=None)
+    if updated.companion_id != current.companion_id:
+        updated = replace(updated, companion_ready_at_ms=None)
+    if now_ms < updated.lobby_opens_at_ms:
+        updated = replace(
+            updated,
             status=Status.SCHEDULED,
             client_ready_at_ms=None,
             companion_ready_at_ms=None,
         )
-    elif current.not_ready():
-        current = replace(current, status=Status.WAITING)
+    elif updated.not_ready():
+        updated = replace(updated, status=Status.WAITING)
     else:
-        current = replace(current, status=Status.READY)
+        updated = replace(updated, status=Status.READY)
 
-    settled = _settle(current, now_ms, timing)
-    return _finish(
-        session,
-        Change(session, settled.after, (Event.REBOOKED, *settled.events)),
-    )
+    events.append(Event.REBOOKED)
+    if current.status is Status.SCHEDULED and updated.status is not Status.SCHEDULED:
+        events.append(Event.LOBBY_OPENED)
+    resettled = _settle(updated, now_ms, timing)
+    events.extend(resettled.events)
+    return _finish(session, Change(session, resettled.after, tuple(events)))
 
 
 def warning_due(session: Session, now_ms: int, timing: Timing) -> int | None:

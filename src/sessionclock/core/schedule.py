@@ -7,7 +7,7 @@ import itertools
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sessionclock.core.machine import no_show_at_ms
+from sessionclock.core.machine import no_show_at_ms, warning_due
 from sessionclock.core.session import Session, Status, Timing
 
 
@@ -72,8 +72,13 @@ class DeadlineQueue:
 
         self._versions[session.id] = session.version
         for deadline in deadlines(session, timing):
-            # Thresholds passed long ago are the sweep's business, except the end.
-            if deadline.kind is DeadlineKind.WARNING and deadline.at_ms < now_ms - 1000:
+            # A threshold passed a while ago still fires while it is the one due (a
+            # node that restarted with 200 s left still warns "300"); older ones not.
+            if (
+                deadline.kind is DeadlineKind.WARNING
+                and deadline.at_ms < now_ms - 1000
+                and warning_due(session, now_ms, timing) != deadline.remaining_s
+            ):
                 continue
             entry = (deadline.at_ms, next(self._order), deadline, session.version)
             heapq.heappush(self._heap, entry)

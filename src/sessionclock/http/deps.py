@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
 from sessionclock.credentials import Kind, Principal
 from sessionclock.errors import Forbidden
 from sessionclock.runtime import Runtime
+
+log = structlog.get_logger(__name__)
 
 _bearer = HTTPBearer(
     auto_error=False, description="the platform key or a participant token"
@@ -29,20 +32,30 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def bearer_value(
+def header_bearer(
     header: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    query: Annotated[str | None, Depends(_query)],
 ) -> str | None:
+    return None if header is None else header.credentials
+
+
+HeaderBearerDep = Annotated[str | None, Depends(header_bearer)]
+
+
+def get_principal(
+    runtime: RuntimeDep,
+    header: HeaderBearerDep,
+    query: Annotated[str | None, Depends(_query)],
+) -> Principal:
     if header is not None:
-        return header.credentials
-    return query
-
-
-BearerDep = Annotated[str | None, Depends(bearer_value)]
-
-
-def get_principal(runtime: RuntimeDep, bearer: BearerDep) -> Principal:
-    return runtime.authenticator.authenticate(bearer)
+        principal = runtime.authenticator.authenticate(header)
+    else:
+        # Addresses end up in proxy logs and browser history: only a participant's
+        # own short-lived token may travel there, never the platform key.
+        principal = runtime.authenticator.authenticate_participant(query)
+    log.debug(
+        "credentials.accepted", kind=principal.kind.value, user_id=principal.user_id
+    )
+    return principal
 
 
 def get_platform(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

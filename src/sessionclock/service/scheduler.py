@@ -52,7 +52,7 @@ class Scheduler:
     def track(self, session: Session) -> None:
         """Hold a session's deadlines (a newer version replaces an older one)."""
         if self._queue.track(session, self._timing, self._clock.now_ms()):
-            self._metrics.scheduled.set(len(self._queue))
+            self._metrics.scheduler_sessions.set(len(self._queue))
             self._wake.set()
 
     def next_deadline_ms(self) -> int | None:

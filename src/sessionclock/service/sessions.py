@@ -72,7 +72,7 @@ class SessionService:
             return change.after, True
 
         existing = await self.get(session_id)
-        if existing.booking() != booking:
+        if not machine.same_booking(existing, booking):
             raise SessionIdTaken(session_id)
         return existing, False
 
@@ -238,7 +238,9 @@ class SessionService:
             version=session.version,
             node=self._node,
         )
-        if before is None or before.status is not session.status:
+        if before is None:
+            self._metrics.transitions.labels(session.status.value).inc()
+        elif before.status is not session.status:
             self._observe_transition(session, now_ms)
         await self._publish(session)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from sessionclock.core.clock import to_iso
-from sessionclock.http.deps import BearerDep, PlatformDep, RuntimeDep
+from sessionclock.http.deps import HeaderBearerDep, PlatformDep, RuntimeDep
 from sessionclock.http.schemas import (
     CleanupOut,
     CleanupRunOut,
@@ -51,14 +51,14 @@ async def run_cleanup(runtime: RuntimeDep, _platform: PlatformDep) -> CleanupOut
 
 
 @router.get("/cron/cleanup-sessions", response_model=CleanupOut, responses=_ERRORS)
-async def cron_cleanup_get(runtime: RuntimeDep, bearer: BearerDep) -> CleanupOut:
+async def cron_cleanup_get(runtime: RuntimeDep, bearer: HeaderBearerDep) -> CleanupOut:
     """Run cleanup now, for a cron job holding `CRON_SECRET_TOKEN`."""
     runtime.authenticator.authenticate_cron(bearer)
     return await _run(runtime, "cron")
 
 
 @router.post("/cron/cleanup-sessions", response_model=CleanupOut, responses=_ERRORS)
-async def cron_cleanup_post(runtime: RuntimeDep, bearer: BearerDep) -> CleanupOut:
+async def cron_cleanup_post(runtime: RuntimeDep, bearer: HeaderBearerDep) -> CleanupOut:
     """Run cleanup now, for a cron job holding `CRON_SECRET_TOKEN`."""
     runtime.authenticator.authenticate_cron(bearer)
     return await _run(runtime, "cron")

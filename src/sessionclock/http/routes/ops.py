@@ -48,7 +48,7 @@ async def metrics(runtime: RuntimeDep) -> Response:
             runtime.metrics.sessions.labels(status).set(count)
     except Exception as error:
         log.warning("metrics.count_failed", error=str(error))
-    runtime.metrics.scheduled.set(runtime.scheduler.tracked)
+    runtime.metrics.scheduler_sessions.set(runtime.scheduler.tracked)
     return Response(
         generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
@@ -21,6 +22,8 @@ from sessionclock.http.schemas import (
     error_responses,
 )
 from sessionclock.runtime import Runtime
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
@@ -67,7 +70,15 @@ async def get_ready_state(
     session_id: SessionIdPath, runtime: RuntimeDep, principal: PrincipalDep
 ) -> JSONResponse:
     """The session's snapshot: the state endpoint that polling clients call."""
-    return _snapshot(runtime, await _visible(runtime, session_id, principal))
+    session = await _visible(runtime, session_id, principal)
+    log.debug(
+        "session.synced",
+        session_id=session.id,
+        user_id=principal.user_id,
+        status=session.status.value,
+        version=session.version,
+    )
+    return _snapshot(runtime, session)
 
 
 @router.post("/{session_id}/ready", response_model=SnapshotOut, responses=_ERRORS)
