@@ -125,6 +125,11 @@ class Backend:
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Backend:
     """Run the test on SQLite, on PostgreSQL, and on PostgreSQL with Redis."""
+    return make_backend(request)
+
+
+def make_backend(request: pytest.FixtureRequest) -> Backend:
+    """The backend a parametrized `backend` fixture names, with its services."""
     if request.param == "sqlite":
         return Backend("sqlite", request.getfixturevalue("sqlite_url"))
     database_url = request.getfixturevalue("postgres_url")

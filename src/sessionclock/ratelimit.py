@@ -9,6 +9,7 @@ import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
 
 from sessionclock.constants import REDIS_PREFIX
 from sessionclock.errors import RateLimited
@@ -19,14 +20,16 @@ log = structlog.get_logger(__name__)
 class RateLimiter:
     """A moving-window limit per key; `hit` raises RateLimited with a retry time."""
 
-    def __init__(self, rule: str, redis_url: str | None) -> None:
+    def __init__(self, rule: str, redis_url: str | None, redis: Redis | None) -> None:
         self._item: RateLimitItem = parse(rule)
         storage: Storage
-        if redis_url:
+        if redis_url and redis is not None:
+            # The node's own connection pool: closing the node closes these too.
             storage = RedisStorage(
                 "async+" + redis_url,
                 implementation="redispy",
                 key_prefix=f"{REDIS_PREFIX}:ratelimit",
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
             )
         else:
             storage = MemoryStorage()

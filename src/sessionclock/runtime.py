@@ -101,7 +101,7 @@ async def open_runtime(
                 issuer,
             ),
             cleanup_limiter=RateLimiter(
-                settings.cleanup_rate_limit, settings.redis_url
+                settings.cleanup_rate_limit, settings.redis_url, redis
             ),
             metrics=metrics,
             redis=redis,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -130,9 +131,55 @@ def new_session(session_id: str, booking: Booking) -> Session:
     )
 
 
-def snapshot(session: Session, now_ms: int) -> dict[str, Any]:
-    """The contract's public state of a session, stamped with the server's time."""
-    participants = {
+def to_record(session: Session) -> dict[str, Any]:
+    """The session as flat primitives: a database row, a message between nodes."""
+    return {
+        "id": session.id,
+        "client_id": session.client_id,
+        "companion_id": session.companion_id,
+        "starts_at_ms": session.starts_at_ms,
+        "ends_at_ms": session.ends_at_ms,
+        "lobby_lead_s": session.lobby_lead_s,
+        "booking_status": session.booking_status.value,
+        "status": session.status.value,
+        "client_ready_at_ms": session.client_ready_at_ms,
+        "companion_ready_at_ms": session.companion_ready_at_ms,
+        "expired_reason": _value_or_none(session.expired_reason),
+        "absent": ",".join(role.value for role in session.absent),
+        "version": session.version,
+        "ended_at_ms": session.ended_at_ms,
+    }
+
+
+def from_record(record: Mapping[Any, Any]) -> Session:
+    """The inverse of `to_record`; extra keys (a row's timestamps) are ignored."""
+    reason = record["expired_reason"]
+    return Session(
+        id=record["id"],
+        client_id=record["client_id"],
+        companion_id=record["companion_id"],
+        starts_at_ms=record["starts_at_ms"],
+        ends_at_ms=record["ends_at_ms"],
+        lobby_lead_s=record["lobby_lead_s"],
+        booking_status=BookingStatus(record["booking_status"]),
+        status=Status(record["status"]),
+        client_ready_at_ms=record["client_ready_at_ms"],
+        companion_ready_at_ms=record["companion_ready_at_ms"],
+        expired_reason=None if reason is None else ExpiredReason(reason),
+        absent=tuple(Role(part) for part in record["absent"].split(",") if part),
+        version=record["version"],
+        ended_at_ms=record["ended_at_ms"],
+    )
+
+
+def snapshot(
+    session: Session, now_ms: int, online: Mapping[Role, bool] | None = None
+) -> dict[str, Any]:
+    """The contract's public state of a session, stamped with the server's time.
+
+    `online`, when known, says which participants hold a live connection now.
+    """
+    participants: dict[str, dict[str, Any]] = {
         role.value: {
             "user_id": session.user_id(role),
             "ready": session.is_ready(role),
@@ -140,6 +187,9 @@ def snapshot(session: Session, now_ms: int) -> dict[str, Any]:
         }
         for role in Role
     }
+    if online is not None:
+        for role in Role:
+            participants[role.value]["online"] = online.get(role, False)
     return {
         "id": session.id,
         "status": session.status.value,

@@ -28,6 +28,9 @@ STATUS_CODES: tuple[tuple[type[errors.SessionClockError], int], ...] = (
 
 _MAX_SHOWN_INPUT_CHARS = 80
 
+# What FastAPI says when it cannot even decode a body; we say what was expected.
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
 
 def status_code_of(error: errors.SessionClockError) -> int:
     for kind, status in STATUS_CODES:
@@ -72,10 +75,13 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    detail = str(error.detail)
+    if error.status_code == 400 and detail == _FASTAPI_BODY_ERROR:
+        # Bodies that fail before JSON validation: bad UTF-8, absurd nesting.
+        detail = "body: expected a JSON object in UTF-8, got a body that does not parse"
+        log.warning("request.invalid", path=request.url.path, detail=detail)
     return JSONResponse(
-        {"detail": str(error.detail)},
-        status_code=error.status_code,
-        headers=error.headers,
+        {"detail": detail}, status_code=error.status_code, headers=error.headers
     )
 
 

@@ -33,11 +33,11 @@ from sessionclock.core.machine import Change, Event
 from sessionclock.core.session import (
     LIVE,
     TERMINAL,
-    BookingStatus,
     ExpiredReason,
-    Role,
     Session,
     Status,
+    from_record,
+    to_record,
 )
 from sessionclock.storage.tables import cleanup_runs, session_events, sessions
 
@@ -336,43 +336,8 @@ async def _add_events(
 
 
 def _row(session: Session) -> dict[str, Any]:
-    return {
-        "id": session.id,
-        "client_id": session.client_id,
-        "companion_id": session.companion_id,
-        "starts_at_ms": session.starts_at_ms,
-        "ends_at_ms": session.ends_at_ms,
-        "lobby_lead_s": session.lobby_lead_s,
-        "lobby_opens_at_ms": session.lobby_opens_at_ms,
-        "booking_status": session.booking_status.value,
-        "status": session.status.value,
-        "client_ready_at_ms": session.client_ready_at_ms,
-        "companion_ready_at_ms": session.companion_ready_at_ms,
-        "expired_reason": None
-        if session.expired_reason is None
-        else session.expired_reason.value,
-        "absent": ",".join(role.value for role in session.absent),
-        "version": session.version,
-        "ended_at_ms": session.ended_at_ms,
-    }
+    return {**to_record(session), "lobby_opens_at_ms": session.lobby_opens_at_ms}
 
 
 def _session(row: Row[Any]) -> Session:
-    return Session(
-        id=row.id,
-        client_id=row.client_id,
-        companion_id=row.companion_id,
-        starts_at_ms=row.starts_at_ms,
-        ends_at_ms=row.ends_at_ms,
-        lobby_lead_s=row.lobby_lead_s,
-        booking_status=BookingStatus(row.booking_status),
-        status=Status(row.status),
-        client_ready_at_ms=row.client_ready_at_ms,
-        companion_ready_at_ms=row.companion_ready_at_ms,
-        expired_reason=None
-        if row.expired_reason is None
-        else ExpiredReason(row.expired_reason),
-        absent=tuple(Role(part) for part in row.absent.split(",") if part),
-        version=row.version,
-        ended_at_ms=row.ended_at_ms,
-    )
+    return from_record(row._mapping)
