@@ -101,6 +101,11 @@ class ServerProcess:
         self._process = None
         self._log.close()
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "the server is not running"
+        return self._process.pid
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

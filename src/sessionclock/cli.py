@@ -14,7 +14,11 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from sessionclock import __version__
-from sessionclock.constants import TOKEN_DEFAULT_TTL_S, TOKEN_MAX_TTL_S
+from sessionclock.constants import (
+    TOKEN_DEFAULT_TTL_S,
+    TOKEN_MAX_TTL_S,
+    WS_MAX_MESSAGE_BYTES,
+)
 from sessionclock.core.clock import SystemClock, to_epoch_ms, to_iso
 from sessionclock.core.session import Booking, BookingStatus, Session, snapshot
 from sessionclock.errors import SessionClockError
@@ -120,6 +124,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_config=None,
         proxy_headers=True,
         server_header=False,
+        # Protocol pings find dead peers; frames over the cap close with 1009.
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
     )
     return 0
 

@@ -34,3 +34,18 @@ METRIC_REQUEST_LATENCY = "sessionclock_http_request_duration_seconds"
 METRIC_CLEANUP_RUNS = "sessionclock_cleanup_runs_total"
 METRIC_CLEANUP_ROWS = "sessionclock_cleanup_rows_total"
 METRIC_SCHEDULER_SESSIONS = "sessionclock_scheduler_sessions"
+
+# Redis names: one pub/sub channel for every session's news, one hash per session
+# for presence, a key per rate limit.
+REDIS_EVENTS_CHANNEL = f"{REDIS_PREFIX}:events"
+REDIS_PRESENCE_PREFIX = f"{REDIS_PREFIX}:presence:"
+
+# Real time: what one connection may send, and how long presence lasts unrefreshed.
+WS_MAX_MESSAGE_BYTES = 64 * 1024
+WS_MESSAGES_PER_S = 10
+WS_MESSAGE_BURST = 30
+WS_MAX_BAD_FRAMES = 10
+WS_OUTBOX_FRAMES = 64
+PRESENCE_REFRESH_S = 10.0
+PRESENCE_TTL_S = 30.0
+SSE_KEEPALIVE_S = 15.0

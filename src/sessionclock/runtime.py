@@ -8,12 +8,18 @@ from dataclasses import dataclass
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sessionclock.bus import BusMessage, EventBus, InProcessBus
+from sessionclock.bus import BusMessage, EventBus, InProcessBus, RedisBus
 from sessionclock.core.clock import Clock, SystemClock
 from sessionclock.credentials import Authenticator, TokenIssuer
 from sessionclock.metrics import Metrics
 from sessionclock.ratelimit import RateLimiter
+from sessionclock.realtime.hub import Hub
+from sessionclock.realtime.presence import LocalPresence, Presence, RedisPresence
 from sessionclock.service.scheduler import Scheduler
 from sessionclock.service.sessions import SessionService
 from sessionclock.settings import Settings
@@ -38,6 +44,8 @@ class Runtime:
     cleanup_limiter: RateLimiter
     metrics: Metrics
     redis: Redis | None
+    hub: Hub
+    presence: Presence
 
     async def redis_reachable(self) -> bool | None:
         """None without Redis; otherwise whether it answers a ping."""
@@ -49,6 +57,21 @@ class Runtime:
             return False
 
 
+def _redis_client(url: str) -> Redis:
+    """A Redis client that survives a Redis restart.
+
+    Pooled connections die with the server; a command that meets one retries on a
+    fresh connection instead of failing, and idle connections are checked.
+    """
+    return Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        health_check_interval=10,
+        socket_connect_timeout=5,
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_runtime(
     settings: Settings, *, clock: Clock | None = None, run_scheduler: bool = True
@@ -57,14 +80,21 @@ async def open_runtime(
     if settings.secret_key is None or settings.api_key is None:
         raise ValueError("settings without secrets; build them with load_settings()")
     clock = clock or SystemClock()
-    engine = create_engine(settings.database_url)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    engine = create_engine(settings.database_url, settings.db_pool_size)
+    redis = _redis_client(settings.redis_url) if settings.redis_url else None
     try:
         if settings.auto_migrate:
             await migrate(engine)
         metrics = Metrics()
         repository = SessionRepository(engine)
-        bus = InProcessBus()
+        bus: EventBus
+        presence: Presence
+        if redis is not None:
+            bus = RedisBus(redis, settings.node)
+            presence = RedisPresence(redis, settings.node, clock)
+        else:
+            bus = InProcessBus()
+            presence = LocalPresence()
         service = SessionService(
             repository,
             bus,
@@ -82,9 +112,17 @@ async def open_runtime(
         )
 
         async def track(message: BusMessage) -> None:
-            scheduler.track(message.session)
+            if message.session is not None:
+                scheduler.track(message.session)
 
         bus.subscribe(track)
+        hub = Hub(
+            service,
+            bus,
+            presence,
+            node=settings.node,
+            sync_interval_s=settings.sync_interval_s,
+        )
         issuer = TokenIssuer(settings.secret_key.get_secret_value(), clock)
         cron = settings.cron_secret_token
         runtime = Runtime(
@@ -105,7 +143,10 @@ async def open_runtime(
             ),
             metrics=metrics,
             redis=redis,
+            hub=hub,
+            presence=presence,
         )
+        await hub.start()
         await bus.start()
         if run_scheduler:
             await scheduler.start()
@@ -118,6 +159,7 @@ async def open_runtime(
         try:
             yield runtime
         finally:
+            await hub.stop()
             await scheduler.stop()
             await bus.stop()
             log.info("node.stopped", node=settings.node)

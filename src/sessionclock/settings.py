@@ -53,10 +53,12 @@ class Settings(BaseSettings):
     retention_s: int = Field(default=3600, ge=0)
 
     public_url: str | None = None
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
     sweep_interval_s: float = Field(default=10.0, gt=0, le=3600)
     cleanup_interval_s: float = Field(default=300.0, gt=0)
     cleanup_rate_limit: str = "10/minute"
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    db_pool_size: int = Field(default=20, ge=1, le=500)
     auto_migrate: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -93,6 +95,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"expected a rate such as '10/minute' or '2 per second', got {value!r}"
             ) from None
+        return value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
         return value
 
     @field_validator("warnings_s", mode="before")

@@ -227,11 +227,17 @@ async def test_participant_marks_only_itself(api: Api) -> None:
     )
 
     participants = client.json()["participants"]
-    assert participants["client"] == {"user_id": CLIENT, "ready": True, "ready_at": now}
+    assert participants["client"] == {
+        "user_id": CLIENT,
+        "ready": True,
+        "ready_at": now,
+        "online": False,
+    }
     assert participants["companion"] == {
         "user_id": COMPANION,
         "ready": False,
         "ready_at": None,
+        "online": False,
     }
 
     api.clock.advance(1_000)

@@ -27,6 +27,7 @@ async def test_create_returns_snapshot_with_server_time(api: Api) -> None:
         "user_id": CLIENT,
         "ready": False,
         "ready_at": None,
+        "online": False,
     }
     assert body["version"] == 1
     assert body["server_time"] == to_iso(T0_MS)
@@ -126,5 +127,6 @@ async def test_concurrent_ready_marks_make_one_transition(api: Api) -> None:
     assert [event.type for event in events].count("ready") == 1
     final = await api.client.get("/api/sessions/b-6", headers=api.platform)
     assert final.json()["status"] == "ready"
-    # created, lobby opened, client ready, companion ready (with the transition).
-    assert final.json()["version"] == 4
+    # Created (1); the first mark also opens the lobby that time opened (2); the
+    # second mark makes the transition (3).
+    assert final.json()["version"] == 3

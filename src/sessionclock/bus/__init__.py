@@ -2,5 +2,6 @@
 
 from sessionclock.bus.base import BusMessage, EventBus, Listener
 from sessionclock.bus.memory import InProcessBus
+from sessionclock.bus.redis import RedisBus
 
-__all__ = ["BusMessage", "EventBus", "InProcessBus", "Listener"]
+__all__ = ["BusMessage", "EventBus", "InProcessBus", "Listener", "RedisBus"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from sessionclock.bus.base import BusMessage, Listener
+from sessionclock.bus.base import BusMessage, Listener, ReconnectListener
 
 log = structlog.get_logger(__name__)
 
@@ -15,19 +15,30 @@ class InProcessBus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
 
+    @property
+    def connected(self) -> bool:
+        return True
+
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def on_reconnect(self, listener: ReconnectListener) -> None:
+        """Never called: a bus in the process never loses its connection."""
+
     async def publish(self, message: BusMessage) -> None:
-        for listener in self._listeners:
-            # One failing listener must not keep the message from the others.
-            try:
-                await listener(message)
-            except Exception:
-                log.exception("bus.listener_failed", session_id=message.session_id)
+        await deliver(self._listeners, message)
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
         self._listeners.clear()
+
+
+async def deliver(listeners: list[Listener], message: BusMessage) -> None:
+    """Call every listener; one that fails must not keep the message from the rest."""
+    for listener in listeners:
+        try:
+            await listener(message)
+        except Exception:
+            log.exception("bus.listener_failed", session_id=message.session_id)

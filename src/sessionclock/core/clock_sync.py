@@ -59,7 +59,11 @@ class OffsetEstimator:
 
     @property
     def round_trip_ms(self) -> float | None:
-        """The shortest round trip seen: the bound on the estimate's error is half."""
+        """The shortest round trip kept (a measure of the path, not an error bound).
+
+        With the median of the three fastest samples, the estimate is off by at most
+        half the second-fastest round trip; usually far less.
+        """
         if not self._samples:
             return None
         return min(sample.round_trip_ms for sample in self._samples)

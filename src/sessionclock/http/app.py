@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from sessionclock import __version__
 from sessionclock.core.clock import Clock
 from sessionclock.http.errors import install_error_handlers
 from sessionclock.http.middleware import BodyLimit, RequestTiming
-from sessionclock.http.routes import cleanup, ops, participants, sessions
+from sessionclock.http.routes import cleanup, ops, participants, realtime, sessions
 from sessionclock.runtime import open_runtime
 from sessionclock.settings import Settings
+
+STATIC_DIR = Path(__file__).parent.parent / "web" / "static"
 
 DESCRIPTION = """
 One clock and one lobby for booked 1:1 video sessions.
@@ -47,7 +51,9 @@ def create_app(
     app.include_router(cleanup.router)
     app.include_router(sessions.router)
     app.include_router(participants.router)
+    app.include_router(realtime.router)
     app.include_router(ops.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(RequestTiming)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the node's runtime and the caller's credentials."""
+"""FastAPI dependencies: the node's runtime and the caller's credentials.
+
+All are `async def`: FastAPI runs plain functions in a thread pool, a hop per
+dependency per request that cost more than the work itself.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ _query = APIKeyQuery(
 )
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -32,7 +36,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def header_bearer(
+async def header_bearer(
     header: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
     return None if header is None else header.credentials
@@ -41,7 +45,7 @@ def header_bearer(
 HeaderBearerDep = Annotated[str | None, Depends(header_bearer)]
 
 
-def get_principal(
+async def get_principal(
     runtime: RuntimeDep,
     header: HeaderBearerDep,
     query: Annotated[str | None, Depends(_query)],
@@ -58,13 +62,15 @@ def get_principal(
     return principal
 
 
-def get_platform(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def get_platform(
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> Principal:
     if principal.kind is not Kind.PLATFORM:
         raise Forbidden("this endpoint", "the platform key (SESSIONCLOCK_API_KEY)")
     return principal
 
 
-def get_participant(
+async def get_participant(
     principal: Annotated[Principal, Depends(get_principal)],
 ) -> Principal:
     if principal.kind is not Kind.PARTICIPANT:

@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sessionclock import errors
@@ -28,6 +29,8 @@ STATUS_CODES: tuple[tuple[type[errors.SessionClockError], int], ...] = (
 
 _MAX_SHOWN_INPUT_CHARS = 80
 
+_UNREACHABLE = (OperationalError, InterfaceError)
+
 # What FastAPI says when it cannot even decode a body; we say what was expected.
 _FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
@@ -43,6 +46,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.SessionClockError, _sessionclock_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -82,6 +86,19 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
         log.warning("request.invalid", path=request.url.path, detail=detail)
     return JSONResponse(
         {"detail": detail}, status_code=error.status_code, headers=error.headers
+    )
+
+
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DBAPIError)
+    if not (error.connection_invalidated or isinstance(error, _UNREACHABLE)):
+        return await _unexpected_error(request, error)
+    # The pool drops the dead connection; the next request gets a fresh one.
+    log.error("database.unreachable", path=request.url.path, error=str(error.orig))
+    return JSONResponse(
+        {"detail": "the database is not reachable right now; try again"},
+        status_code=503,
+        headers={"Retry-After": "1"},
     )
 
 

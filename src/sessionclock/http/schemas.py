@@ -92,6 +92,10 @@ class ParticipantOut(BaseModel):
     user_id: str
     ready: bool
     ready_at: str | None
+    online: bool = Field(
+        default=False,
+        description="holds a live WebSocket or event stream to the session now",
+    )
 
 
 class SnapshotOut(BaseModel):

@@ -103,12 +103,13 @@ class SessionService:
         return session, role
 
     async def mark_ready(self, session_id: str, user_id: str, ready: bool) -> Session:
-        _, role = await self.get_for(session_id, user_id)
-        return await self._apply(
-            session_id,
-            lambda s, now: machine.mark_ready(s, role, ready, now, self.timing),
-            user_id=user_id,
-        )
+        def decide(session: Session, now_ms: int) -> Change:
+            role = session.role_of(user_id)
+            if role is None:
+                raise SessionNotFound(session_id)
+            return machine.mark_ready(session, role, ready, now_ms, self.timing)
+
+        return await self._apply(session_id, decide, user_id=user_id)
 
     async def cancel(self, session_id: str) -> Session:
         return await self._apply(
@@ -146,7 +147,7 @@ class SessionService:
             remaining_s=remaining_s,
         )
         await self._bus.publish(
-            BusMessage("warning", session, {"remaining_s": remaining_s})
+            BusMessage("warning", session.id, session, {"remaining_s": remaining_s})
         )
         return True
 
@@ -268,4 +269,4 @@ class SessionService:
             self._metrics.expiry_lateness.observe(max(0, now_ms - due_ms) / 1000)
 
     async def _publish(self, session: Session) -> None:
-        await self._bus.publish(BusMessage("snapshot", session))
+        await self._bus.publish(BusMessage("snapshot", session.id, session))

@@ -17,10 +17,18 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_KEY = 0x5E55_C10C
 
 
-def create_engine(database_url: str) -> AsyncEngine:
+def create_engine(database_url: str, pool_size: int = 20) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and explicit transactions."""
     if not database_url.startswith("sqlite"):
-        return create_async_engine(database_url, pool_pre_ping=True, pool_size=10)
+        # No pre-ping: it costs a round trip on every checkout. A connection that
+        # died with its server fails one request (503) and the pool replaces it.
+        # Overflow connections are opened and closed per burst: keep them few.
+        return create_async_engine(
+            database_url,
+            pool_size=pool_size,
+            max_overflow=pool_size // 2,
+            pool_recycle=1800,
+        )
 
     engine = create_async_engine(database_url, connect_args={"timeout": 30})
 

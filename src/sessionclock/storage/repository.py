@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -40,6 +41,38 @@ from sessionclock.core.session import (
     to_record,
 )
 from sessionclock.storage.tables import cleanup_runs, session_events, sessions
+
+# The statements of the hot path are built once: SQLAlchemy then finds their
+# compiled form by a memoized key instead of walking a new statement per call.
+_WRITABLE = [c.name for c in sessions.c if c.name not in ("id", "created_at_ms")]
+_EVENT_COLUMNS = ["session_id", "key", "type", "version", "at_ms", "data"]
+_GET = select(sessions).where(sessions.c.id == bindparam("session_id"))
+_REPLACE = (
+    update(sessions)
+    .where(
+        sessions.c.id == bindparam("where_id"),
+        sessions.c.version == bindparam("where_version"),
+    )
+    .values({name: bindparam(f"new_{name}") for name in _WRITABLE})
+    .returning(sessions.c.id)
+)
+
+
+def _with_event_row(written: Any) -> Any:
+    """An INSERT of one event row for each row a write CTE returns (PostgreSQL)."""
+    cte = written.cte("written")
+    values = [
+        bindparam(f"event_{name}", type_=session_events.c[name].type)
+        for name in _EVENT_COLUMNS
+    ]
+    return (
+        insert(session_events)
+        .from_select(_EVENT_COLUMNS, select(*values).select_from(cte))
+        .returning(session_events.c.id)
+    )
+
+
+_REPLACE_WITH_EVENT = _with_event_row(_REPLACE)
 
 _LIVE = [status.value for status in LIVE]
 _TERMINAL = [status.value for status in TERMINAL]
@@ -71,49 +104,59 @@ class SessionRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
+        # On PostgreSQL one statement is atomic by itself: reads and the combined
+        # writes below run without BEGIN and COMMIT, one round trip each.
+        self._single = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self._dialect == "postgresql"
+            else engine
+        )
 
     async def ping(self) -> None:
-        async with self._engine.connect() as connection:
+        async with self._single.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def get(self, session_id: str) -> Session | None:
-        async with self._engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(sessions).where(sessions.c.id == session_id)
-                )
-            ).first()
+        async with self._single.connect() as connection:
+            result = await connection.execute(_GET, {"session_id": session_id})
+            row = result.first()
         return None if row is None else _session(row)
 
     async def insert(self, change: Change, now_ms: int) -> bool:
         """Write a new session; False when its id is taken."""
         session = change.after
-        statement = self._insert_ignoring_conflict(sessions).values(
-            **_row(session), created_at_ms=now_ms, updated_at_ms=now_ms
+        statement = (
+            self._insert_ignoring_conflict(sessions)
+            .values(**_row(session), created_at_ms=now_ms, updated_at_ms=now_ms)
+            .returning(sessions.c.id)
         )
-        async with self._engine.begin() as connection:
-            result = await connection.execute(statement.returning(sessions.c.id))
-            if result.first() is None:
-                return False
-            await _add_events(connection, [(session, change.events)], now_ms)
-        return True
+        return await self._write_one(
+            statement, _with_event_row(statement), {}, session, change.events, now_ms
+        )
 
     async def replace(self, change: Change, now_ms: int) -> bool:
         """Write a change if the stored version is still the one it started from."""
         before, after = change.before, change.after
         if before is None:
             raise ValueError("a replacement needs the version it starts from")
-        statement = (
-            update(sessions)
-            .where(sessions.c.id == before.id, sessions.c.version == before.version)
-            .values(**_row(after), updated_at_ms=now_ms)
-            .returning(sessions.c.id)
+        params = {f"new_{k}": v for k, v in _row(after).items() if k != "id"}
+        params.update(
+            new_updated_at_ms=now_ms, where_id=before.id, where_version=before.version
         )
-        async with self._engine.begin() as connection:
-            if (await connection.execute(statement)).first() is None:
-                return False
-            await _add_events(connection, [(after, change.events)], now_ms)
-        return True
+        return await self._write_one(
+            _REPLACE, _REPLACE_WITH_EVENT, params, after, change.events, now_ms
+        )
+
+    async def versions(self, session_ids: Sequence[str]) -> dict[str, int]:
+        """The stored version of each of these sessions (missing ones are left out)."""
+        if not session_ids:
+            return {}
+        query = select(sessions.c.id, sessions.c.version).where(
+            sessions.c.id.in_(session_ids)
+        )
+        async with self._single.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return {row.id: row.version for row in rows}
 
     async def for_user(
         self, user_id: str, lobby_opens_before_ms: int | None = None
@@ -132,7 +175,7 @@ class SessionRepository:
         )
         if lobby_opens_before_ms is not None:
             query = query.where(sessions.c.lobby_opens_at_ms <= lobby_opens_before_ms)
-        async with self._engine.connect() as connection:
+        async with self._single.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [_session(row) for row in rows]
 
@@ -142,7 +185,7 @@ class SessionRepository:
             sessions.c.status.in_(_LIVE),
             sessions.c.lobby_opens_at_ms <= lobby_opens_before_ms,
         )
-        async with self._engine.connect() as connection:
+        async with self._single.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [_session(row) for row in rows]
 
@@ -234,7 +277,7 @@ class SessionRepository:
             .where(session_events.c.session_id == session_id)
             .order_by(session_events.c.id)
         )
-        async with self._engine.connect() as connection:
+        async with self._single.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [
             StoredEvent(
@@ -259,7 +302,7 @@ class SessionRepository:
 
     async def count_by_status(self) -> dict[str, int]:
         query = select(sessions.c.status, func.count()).group_by(sessions.c.status)
-        async with self._engine.connect() as connection:
+        async with self._single.connect() as connection:
             rows = (await connection.execute(query)).all()
         counts = {status.value: 0 for status in Status}
         counts.update({str(status): int(count) for status, count in rows})
@@ -280,7 +323,7 @@ class SessionRepository:
 
     async def last_cleanup(self) -> CleanupRun | None:
         query = select(cleanup_runs).order_by(cleanup_runs.c.ran_at_ms.desc()).limit(1)
-        async with self._engine.connect() as connection:
+        async with self._single.connect() as connection:
             row = (await connection.execute(query)).first()
         if row is None:
             return None
@@ -292,6 +335,30 @@ class SessionRepository:
             row.purged,
             row.duration_ms,
         )
+
+    async def _write_one(
+        self,
+        statement: Any,
+        with_event: Any,
+        params: dict[str, Any],
+        session: Session,
+        events: Sequence[Event],
+        now_ms: int,
+    ) -> bool:
+        """Run a one-row write returning its id, and add its event row if it wrote."""
+        if self._dialect == "postgresql":
+            # One statement: the event row is inserted from the write's RETURNING.
+            event = _event_row(session, events, now_ms)
+            params = {**params, **{f"event_{k}": v for k, v in event.items()}}
+            async with self._single.connect() as connection:
+                result = await connection.execute(with_event, params)
+                return result.first() is not None
+
+        async with self._engine.begin() as connection:
+            if (await connection.execute(statement, params)).first() is None:
+                return False
+            await _add_events(connection, [(session, events)], now_ms)
+        return True
 
     async def _set_based(
         self, statement: Any, events: tuple[Event, ...], now_ms: int
@@ -312,24 +379,29 @@ class SessionRepository:
         raise NotImplementedError(f"expected sqlite or postgresql, got {self._dialect}")
 
 
+def _event_row(
+    session: Session, events: Sequence[Event], now_ms: int
+) -> dict[str, Any]:
+    """The event row of one version: named by its last event, keyed by its version."""
+    return {
+        "session_id": session.id,
+        "key": f"v{session.version}",
+        "type": events[-1].value,
+        "version": session.version,
+        "at_ms": now_ms,
+        "data": json.dumps(
+            {"events": [event.value for event in events], "status": session.status}
+        ),
+    }
+
+
 async def _add_events(
     connection: AsyncConnection,
     changed: Iterable[tuple[Session, Sequence[Event]]],
     now_ms: int,
 ) -> None:
     rows = [
-        {
-            "session_id": session.id,
-            "key": f"v{session.version}",
-            "type": events[-1].value,
-            "version": session.version,
-            "at_ms": now_ms,
-            "data": json.dumps(
-                {"events": [event.value for event in events], "status": session.status}
-            ),
-        }
-        for session, events in changed
-        if events
+        _event_row(session, events, now_ms) for session, events in changed if events
     ]
     if rows:
         await connection.execute(insert(session_events), rows)

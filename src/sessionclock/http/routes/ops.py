@@ -33,6 +33,8 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     redis = await runtime.redis_reachable()
     if redis is not None:
         checks["redis"] = "ok" if redis else "unreachable"
+        # Pub/sub resubscribes a moment after Redis answers again.
+        checks["bus"] = "ok" if runtime.bus.connected else "reconnecting"
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks},

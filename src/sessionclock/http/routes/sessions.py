@@ -41,7 +41,7 @@ async def create_session(
     """Create a session. Posting the same id and body again changes nothing (200)."""
     booking = _booking(body, runtime)
     session, created = await runtime.service.create(body.id, booking)
-    return _snapshot(runtime, session, 201 if created else 200)
+    return await _snapshot(runtime, session, 201 if created else 200)
 
 
 @router.put("/{session_id}", response_model=SnapshotOut, responses=_ERRORS)
@@ -54,7 +54,7 @@ async def put_session(
     """Create a session or update it from its booking (used by booking sync)."""
     booking = _booking(body, runtime)
     session, created = await runtime.service.upsert(session_id, booking)
-    return _snapshot(runtime, session, 201 if created else 200)
+    return await _snapshot(runtime, session, 201 if created else 200)
 
 
 @router.get("/{session_id}", response_model=SnapshotOut, responses=_ERRORS)
@@ -62,7 +62,7 @@ async def get_session(
     session_id: SessionIdPath, runtime: RuntimeDep, principal: PrincipalDep
 ) -> JSONResponse:
     """The session's snapshot, for its participants and the platform."""
-    return _snapshot(runtime, await _visible(runtime, session_id, principal))
+    return await _snapshot(runtime, await _visible(runtime, session_id, principal))
 
 
 @router.get("/{session_id}/ready", response_model=SnapshotOut, responses=_ERRORS)
@@ -78,7 +78,7 @@ async def get_ready_state(
         status=session.status.value,
         version=session.version,
     )
-    return _snapshot(runtime, session)
+    return await _snapshot(runtime, session)
 
 
 @router.post("/{session_id}/ready", response_model=SnapshotOut, responses=_ERRORS)
@@ -93,7 +93,7 @@ async def mark_ready(
     session = await runtime.service.mark_ready(
         session_id, participant.user_id, body.ready
     )
-    return _snapshot(runtime, session)
+    return await _snapshot(runtime, session)
 
 
 @router.post("/{session_id}/cancel", response_model=SnapshotOut, responses=_ERRORS)
@@ -101,7 +101,7 @@ async def cancel_session(
     session_id: SessionIdPath, runtime: RuntimeDep, _platform: PlatformDep
 ) -> JSONResponse:
     """Cancel the session; cancelling it again changes nothing."""
-    return _snapshot(runtime, await runtime.service.cancel(session_id))
+    return await _snapshot(runtime, await runtime.service.cancel(session_id))
 
 
 async def _visible(runtime: Runtime, session_id: str, principal: Principal) -> Session:
@@ -134,9 +134,10 @@ def _booking(body: BookingIn, runtime: Runtime) -> Booking:
     )
 
 
-def _snapshot(
+async def _snapshot(
     runtime: Runtime, session: Session, status_code: int = 200
 ) -> JSONResponse:
+    online = await runtime.presence.online(session.id)
     return JSONResponse(
-        snapshot(session, runtime.clock.now_ms()), status_code=status_code
+        snapshot(session, runtime.clock.now_ms(), online), status_code=status_code
     )

@@ -1,0 +1,143 @@
+"""A Python client for a session's socket: snapshots, ready marks, the server's clock.
+
+    async with await SessionSocket.connect(base_url, session_id, token) as socket:
+        await socket.sync_clock()
+        snapshot = await socket.next_snapshot()
+        await socket.mark_ready()
+
+The tests and benchmarks use it; platforms may too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from sessionclock.core.clock_sync import OffsetEstimator
+
+ClientClock = Callable[[], float]
+"""The client's clock in milliseconds; the wall clock unless a test gives another."""
+
+
+TimeReply = tuple[dict[str, Any], float]
+"""A `time` frame from the server and the client's clock when it arrived."""
+
+
+def wall_clock_ms() -> float:
+    return time.time() * 1000
+
+
+class SessionSocket:
+    """One participant's socket to one session."""
+
+    def __init__(self, connection: ClientConnection, clock: ClientClock) -> None:
+        self._connection = connection
+        self._clock = clock
+        self._frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._time_replies: asyncio.Queue[TimeReply] = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read())
+        self.estimator = OffsetEstimator()
+        self.version = 0
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+
+    @classmethod
+    async def connect(
+        cls,
+        base_url: str,
+        session_id: str,
+        token: str,
+        *,
+        clock: ClientClock = wall_clock_ms,
+        origin: str | None = None,
+    ) -> Self:
+        """Open the socket; raises websockets' InvalidStatus when it is refused."""
+        url = base_url.replace("http", "ws", 1).rstrip("/")
+        address = f"{url}/api/sessions/{quote(session_id)}/ws?access_token={token}"
+        headers = {"Origin": origin} if origin else None
+        connection = await connect(
+            address, additional_headers=headers, open_timeout=10, max_size=2**20
+        )
+        return cls(connection, clock)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def send(self, fields: dict[str, Any]) -> None:
+        await self._connection.send(json.dumps(fields))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self._connection.send(data)
+
+    async def mark_ready(self, ready: bool = True) -> None:
+        await self.send({"type": "ready", "ready": ready})
+
+    async def next_frame(self, timeout_s: float = 10) -> dict[str, Any]:
+        """The next frame other than a `time` reply."""
+        return await asyncio.wait_for(self._frames.get(), timeout_s)
+
+    async def next_snapshot(self, timeout_s: float = 10) -> dict[str, Any]:
+        """The next snapshot newer than the last one returned; others are skipped."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            left_s = deadline - asyncio.get_running_loop().time()
+            received = await self.next_frame(max(left_s, 0.001))
+            if received["type"] != "snapshot":
+                continue
+            session: dict[str, Any] = received["session"]
+            if session["version"] > self.version:
+                self.version = session["version"]
+                return session
+
+    async def sync_clock(self, exchanges: int = 5, pause_s: float = 0.02) -> float:
+        """Run `time` exchanges; returns the estimated server-minus-client offset."""
+        for _ in range(exchanges):
+            await self.send({"type": "time", "t0": self._clock()})
+            reply, received_ms = await asyncio.wait_for(self._time_replies.get(), 10)
+            self.estimator.add(reply["t0"], reply["server_time_ms"], received_ms)
+            await asyncio.sleep(pause_s)
+        offset = self.estimator.offset_ms
+        assert offset is not None
+        return offset
+
+    def server_now_ms(self) -> float:
+        return self.estimator.server_now_ms(self._clock())
+
+    async def close(self) -> None:
+        await self._connection.close()
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self._connection:
+                received_ms = self._clock()
+                fields = json.loads(raw)
+                if fields.get("type") == "time":
+                    await self._time_replies.put((fields, received_ms))
+                else:
+                    await self._frames.put(fields)
+        except ConnectionClosed:
+            # An abnormal close ends the stream too; the close code says why.
+            return
+        finally:
+            self.close_code = self._connection.close_code
+            self.closed.set()

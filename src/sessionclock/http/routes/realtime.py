@@ -1,0 +1,226 @@
+"""Pushed state: the session's WebSocket and its Server-Sent Events stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import structlog
+from fastapi import APIRouter, Path, WebSocket
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from sessionclock.constants import (
+    SESSION_ID_PATTERN,
+    SSE_KEEPALIVE_S,
+    WS_MAX_BAD_FRAMES,
+    WS_MAX_MESSAGE_BYTES,
+    WS_MESSAGE_BURST,
+    WS_MESSAGES_PER_S,
+)
+from sessionclock.credentials import Kind, Principal
+from sessionclock.errors import Forbidden, InvalidInput, SessionClockError
+from sessionclock.http.deps import ParticipantDep, RuntimeDep
+from sessionclock.http.errors import status_code_of
+from sessionclock.http.schemas import error_responses
+from sessionclock.realtime.hub import CloseCode, Connection, frame
+from sessionclock.realtime.protocol import (
+    ReadyFrame,
+    TimeFrame,
+    TokenBucket,
+    parse_client_frame,
+)
+from sessionclock.runtime import Runtime
+from sessionclock.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(tags=["real time"])
+
+_SESSION_ID = re.compile(SESSION_ID_PATTERN)
+
+
+@router.get(
+    "/api/sessions/{session_id}/events",
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "event stream"},
+        **error_responses(401, 403, 404, 422),
+    },
+)
+async def session_events(
+    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN)],
+    runtime: RuntimeDep,
+    participant: ParticipantDep,
+) -> StreamingResponse:
+    """Server-Sent Events: `snapshot`, `presence` and `warning` events as they happen.
+
+    The first event is the current snapshot. Each event's data is the same JSON
+    object the WebSocket sends; a comment line keeps idle connections open.
+    """
+    assert participant.user_id is not None
+    session, role = await runtime.service.get_for(session_id, participant.user_id)
+    connection = Connection(session_id, participant.user_id, role, "sse")
+    await runtime.hub.attach(connection, session)
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield f"retry: {int(runtime.settings.sync_interval_s * 1000)}\n\n"
+            while True:
+                try:
+                    encoded = await asyncio.wait_for(
+                        connection.outbox.get(), SSE_KEEPALIVE_S
+                    )
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if encoded is None:
+                    return
+                kind = json.loads(encoded)["type"]
+                yield f"event: {kind}\ndata: {encoded}\n\n"
+        finally:
+            await runtime.hub.detach(connection)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.websocket("/api/sessions/{session_id}/ws")
+async def session_socket(websocket: WebSocket, session_id: str) -> None:
+    """The session's WebSocket; see `realtime.protocol` for what clients send."""
+    runtime: Runtime = websocket.app.state.runtime
+
+    # Refuse before accepting: a refused client learns nothing but the status.
+    try:
+        principal = _socket_principal(websocket, runtime)
+        if not _SESSION_ID.match(session_id):
+            raise InvalidInput("session_id", "a session id", session_id)
+        assert principal.user_id is not None
+        session, role = await runtime.service.get_for(session_id, principal.user_id)
+    except SessionClockError as error:
+        status = status_code_of(error)
+        log.warning(
+            "socket.refused", session_id=session_id, status=status, detail=error.detail
+        )
+        await _deny(websocket, status, error.detail)
+        return
+
+    await websocket.accept()
+    connection = Connection(session_id, principal.user_id, role, "websocket")
+    await runtime.hub.attach(connection, session)
+    writer = asyncio.create_task(_write(websocket, connection))
+    try:
+        await _read(websocket, connection, runtime)
+    finally:
+        connection.close(connection.close_code or CloseCode.NORMAL)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer, 5)
+        writer.cancel()
+        await runtime.hub.detach(connection)
+
+
+async def _read(websocket: WebSocket, connection: Connection, runtime: Runtime) -> None:
+    bucket = TokenBucket(WS_MESSAGES_PER_S, WS_MESSAGE_BURST, time.monotonic())
+    bad_frames = 0
+    while connection.close_code is None:
+        try:
+            message = await websocket.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:
+            text = (message.get("bytes") or b"").decode("utf-8", "replace")
+
+        if len(text.encode()) > WS_MAX_MESSAGE_BYTES:
+            connection.close(CloseCode.MESSAGE_TOO_BIG)
+            return
+        if not bucket.take(time.monotonic()):
+            log.warning("socket.flooded", session_id=connection.session_id)
+            connection.close(CloseCode.TOO_MANY_MESSAGES)
+            return
+
+        try:
+            parsed = parse_client_frame(text)
+            if isinstance(parsed, TimeFrame):
+                now_ms = runtime.clock.now_ms()
+                connection.push(frame("time", t0=parsed.t0, server_time_ms=now_ms))
+            elif isinstance(parsed, ReadyFrame):
+                await runtime.service.mark_ready(
+                    connection.session_id, connection.user_id, parsed.ready
+                )
+        except SessionClockError as error:
+            status = status_code_of(error)
+            connection.push(frame("error", status=status, detail=error.detail))
+            if isinstance(error, InvalidInput):
+                bad_frames += 1
+                if bad_frames >= WS_MAX_BAD_FRAMES:
+                    connection.close(CloseCode.TOO_MANY_BAD_FRAMES)
+                    return
+
+
+async def _write(websocket: WebSocket, connection: Connection) -> None:
+    try:
+        while True:
+            encoded = await connection.outbox.get()
+            if encoded is None:
+                break
+            await websocket.send_text(encoded)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
+    if websocket.application_state is WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):
+            await websocket.close(int(connection.close_code or CloseCode.NORMAL))
+
+
+def _socket_principal(websocket: WebSocket, runtime: Runtime) -> Principal:
+    if not origin_allowed(
+        websocket.headers.get("origin"), websocket.headers.get("host"), runtime.settings
+    ):
+        raise Forbidden("a browser socket", "a page of this site (check its Origin)")
+    header = websocket.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        principal = runtime.authenticator.authenticate(credentials.strip())
+    else:
+        token = websocket.query_params.get("access_token")
+        principal = runtime.authenticator.authenticate_participant(token)
+    if principal.kind is not Kind.PARTICIPANT:
+        raise Forbidden("a session socket", "a participant token naming the caller")
+    return principal
+
+
+def origin_allowed(origin: str | None, host: str | None, settings: Settings) -> bool:
+    """Whether a browser page at `origin` may open sockets here.
+
+    No Origin header means no browser (a server, the Python client): allowed, the
+    token decides. Otherwise the origin must be the configured public URL's, one of
+    the allowed origins, or, with neither configured, this very host.
+    """
+    if origin is None:
+        return True
+    allowed = set(settings.allowed_origins)
+    if settings.public_url:
+        parts = urlsplit(settings.public_url)
+        allowed.add(f"{parts.scheme}://{parts.netloc}")
+    if allowed:
+        return origin.rstrip("/") in allowed
+    return host is not None and urlsplit(origin).netloc == host
+
+
+async def _deny(websocket: WebSocket, status: int, detail: str) -> None:
+    response = JSONResponse({"detail": detail}, status_code=status)
+    try:
+        await websocket.send_denial_response(response)
+    except RuntimeError:
+        # A server without the denial extension: a close before accept is a 403.
+        await websocket.close(code=1008)

@@ -1,0 +1,1 @@
+"""Pushed state: live connections, presence, and the frames they carry."""

@@ -1,0 +1,270 @@
+"""The hub: this node's live connections, and the news the bus brings them.
+
+Every connection has an outbox that its writer (a socket's send loop, an event
+stream's generator) drains, so one slow reader never holds up another. A frame is
+encoded once per message and handed to every connection of the session; a
+connection never gets a snapshot older than the last it got. Every sync interval,
+and whenever the bus reconnects, the hub compares the versions it has sent with the
+database's and pushes what is missing: that is what bounds the cost of a lost
+message to one interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator
+from enum import IntEnum
+from typing import Any
+
+import structlog
+
+from sessionclock.bus.base import BusMessage, EventBus
+from sessionclock.constants import PRESENCE_REFRESH_S, WS_OUTBOX_FRAMES
+from sessionclock.core.session import Role, Session, snapshot
+from sessionclock.errors import SessionNotFound
+from sessionclock.realtime.presence import Entry, Presence
+from sessionclock.service.sessions import SessionService
+
+log = structlog.get_logger(__name__)
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes this service uses (RFC 6455 and the 4000 range)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    TOO_MANY_BAD_FRAMES = 4400
+    TOO_SLOW = 4408
+    TOO_MANY_MESSAGES = 4429
+
+
+class Connection:
+    """One participant's live connection to one session: a socket or a stream."""
+
+    def __init__(self, session_id: str, user_id: str, role: Role, kind: str) -> None:
+        self.id = uuid.uuid4().hex[:16]
+        self.session_id = session_id
+        self.user_id = user_id
+        self.role = role
+        self.kind = kind
+        self.version = 0
+        self.outbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=WS_OUTBOX_FRAMES)
+        self.close_code: CloseCode | None = None
+
+    @property
+    def entry(self) -> Entry:
+        return (self.session_id, self.role, self.id)
+
+    def push(self, frame: str) -> None:
+        """Queue a frame; a reader too slow to keep up is told to go away."""
+        if self.close_code is not None:
+            return
+        try:
+            self.outbox.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.close(CloseCode.TOO_SLOW)
+
+    def close(self, code: CloseCode) -> None:
+        """Ask the writer to close; it finishes what is queued before this first."""
+        if self.close_code is None:
+            self.close_code = code
+            with contextlib.suppress(asyncio.QueueFull):
+                self.outbox.put_nowait(None)
+
+
+def frame(kind: str, **fields: Any) -> str:
+    return json.dumps({"type": kind, **fields}, separators=(",", ":"))
+
+
+class Hub:
+    """Fans the bus's news out to this node's connections."""
+
+    def __init__(
+        self,
+        service: SessionService,
+        bus: EventBus,
+        presence: Presence,
+        *,
+        node: str,
+        sync_interval_s: float,
+    ) -> None:
+        self._service = service
+        self._bus = bus
+        self._presence = presence
+        self._node = node
+        self._sync_interval_s = sync_interval_s
+        self._by_session: dict[str, set[Connection]] = {}
+        self._online: dict[str, dict[Role, bool]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def connection_count(self) -> int:
+        return sum(len(connections) for connections in self._by_session.values())
+
+    @property
+    def session_count(self) -> int:
+        return len(self._by_session)
+
+    def connections(self) -> Iterator[Connection]:
+        for connections in self._by_session.values():
+            yield from connections
+
+    async def attach(self, connection: Connection, session: Session) -> None:
+        """Register a connection and give it the session's snapshot at once."""
+        self._by_session.setdefault(connection.session_id, set()).add(connection)
+        await self._presence.join(connection.entry)
+        online = await self._presence.online(connection.session_id)
+        self._online[connection.session_id] = online
+        connection.version = session.version
+        connection.push(self._snapshot_frame(session))
+        log.info(
+            "connection.opened",
+            session_id=connection.session_id,
+            user_id=connection.user_id,
+            role=connection.role.value,
+            kind=connection.kind,
+            node=self._node,
+        )
+        await self._announce_presence(connection.session_id, online)
+
+    async def detach(self, connection: Connection) -> None:
+        connections = self._by_session.get(connection.session_id)
+        if connections is None or connection not in connections:
+            return
+        connections.discard(connection)
+        if not connections:
+            del self._by_session[connection.session_id]
+        await self._presence.leave(connection.entry)
+        log.info(
+            "connection.closed",
+            session_id=connection.session_id,
+            user_id=connection.user_id,
+            role=connection.role.value,
+            kind=connection.kind,
+            close_code=connection.close_code and int(connection.close_code),
+            node=self._node,
+        )
+        online = await self._presence.online(connection.session_id)
+        await self._announce_presence(connection.session_id, online)
+
+    def online(self, session_id: str) -> dict[Role, bool] | None:
+        return self._online.get(session_id)
+
+    async def on_bus(self, message: BusMessage) -> None:
+        """Deliver one message to the connections of its session on this node."""
+        if message.type == "presence":
+            online = {role: bool(message.data.get(role.value)) for role in Role}
+            if message.session_id in self._by_session:
+                self._online[message.session_id] = online
+                self._push_all(
+                    message.session_id, frame("presence", online=message.data)
+                )
+            return
+
+        connections = self._by_session.get(message.session_id)
+        if not connections or message.session is None:
+            return
+        session = message.session
+        if message.type == "snapshot":
+            self._push_snapshot(session, connections)
+        elif message.type == "warning":
+            remaining_s = message.data.get("remaining_s")
+            self._push_all(
+                session.id,
+                frame("warning", remaining_s=remaining_s, version=session.version),
+            )
+
+    async def resync(self) -> int:
+        """Push every snapshot the database has newer than what was sent; how many."""
+        stale: list[str] = []
+        session_ids = list(self._by_session)
+        for start in range(0, len(session_ids), 500):
+            chunk = session_ids[start : start + 500]
+            versions = await self._service.repository.versions(chunk)
+            for session_id in chunk:
+                sent = min(
+                    (c.version for c in self._by_session.get(session_id, ())),
+                    default=None,
+                )
+                stored = versions.get(session_id)
+                if sent is not None and stored is not None and stored > sent:
+                    stale.append(session_id)
+        for session_id in stale:
+            with contextlib.suppress(SessionNotFound):
+                session = await self._service.get(session_id)
+                self._push_snapshot(session, self._by_session.get(session_id, set()))
+        if stale:
+            log.info("hub.resynced", sessions=len(stale), node=self._node)
+        return len(stale)
+
+    async def start(self) -> None:
+        self._bus.subscribe(self.on_bus)
+        self._bus.on_reconnect(self._on_reconnect)
+        self._task = asyncio.create_task(self._maintain(), name="hub-maintain")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for connection in list(self.connections()):
+            connection.close(CloseCode.GOING_AWAY)
+
+    async def _on_reconnect(self) -> None:
+        await self.resync()
+        await self._refresh_presence()
+
+    async def _maintain(self) -> None:
+        """Resync every sync interval; refresh and re-check presence less often."""
+        since_presence_s = 0.0
+        while True:
+            await asyncio.sleep(self._sync_interval_s)
+            since_presence_s += self._sync_interval_s
+            try:
+                await self.resync()
+                if since_presence_s >= PRESENCE_REFRESH_S:
+                    since_presence_s = 0.0
+                    await self._refresh_presence()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("hub.maintenance_failed", node=self._node)
+
+    async def _refresh_presence(self) -> None:
+        await self._presence.refresh(c.entry for c in self.connections())
+        # A node that died leaves entries that expire; tell who is still here.
+        session_ids = list(self._by_session)
+        for start in range(0, len(session_ids), 500):
+            chunk = session_ids[start : start + 500]
+            for session_id, online in (await self._presence.online_many(chunk)).items():
+                if online != self._online.get(session_id):
+                    await self._announce_presence(session_id, online)
+
+    async def _announce_presence(
+        self, session_id: str, online: dict[Role, bool]
+    ) -> None:
+        data = {role.value: online[role] for role in Role}
+        await self._bus.publish(BusMessage("presence", session_id, data=data))
+
+    def _push_snapshot(self, session: Session, connections: set[Connection]) -> None:
+        fresh = [c for c in connections if c.version < session.version]
+        if not fresh:
+            return
+        encoded = self._snapshot_frame(session)
+        for connection in fresh:
+            connection.version = session.version
+            connection.push(encoded)
+
+    def _snapshot_frame(self, session: Session) -> str:
+        now_ms = self._service.clock.now_ms()
+        state = snapshot(session, now_ms, self._online.get(session.id))
+        return frame("snapshot", session=state)
+
+    def _push_all(self, session_id: str, encoded: str) -> None:
+        for connection in self._by_session.get(session_id, ()):
+            connection.push(encoded)

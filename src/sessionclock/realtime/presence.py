@@ -1,0 +1,151 @@
+"""Presence: which participants hold a live connection (socket or event stream) now.
+
+One node keeps it in memory. Many nodes keep it in Redis, one hash per session whose
+fields name a connection (`role|node|connection`) and hold the moment it expires:
+each node refreshes its own fields every `PRESENCE_REFRESH_S`, so the connections
+of a node that died stop counting `PRESENCE_TTL_S` later, without anybody cleaning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import structlog
+from redis.asyncio import Redis
+
+from sessionclock.constants import PRESENCE_TTL_S, REDIS_PRESENCE_PREFIX
+from sessionclock.core.clock import Clock
+from sessionclock.core.session import Role
+
+log = structlog.get_logger(__name__)
+
+Entry = tuple[str, Role, str]
+"""A live connection: (session id, role, connection id)."""
+
+
+class Presence(Protocol):
+    async def join(self, entry: Entry) -> None: ...
+
+    async def leave(self, entry: Entry) -> None: ...
+
+    async def online(self, session_id: str) -> dict[Role, bool]: ...
+
+    async def online_many(
+        self, session_ids: Sequence[str]
+    ) -> dict[str, dict[Role, bool]]: ...
+
+    async def refresh(self, entries: Iterable[Entry]) -> None: ...
+
+
+class LocalPresence:
+    """Presence for one node: the connections this process holds."""
+
+    def __init__(self) -> None:
+        self._connections: dict[str, dict[str, Role]] = {}
+
+    async def join(self, entry: Entry) -> None:
+        session_id, role, connection_id = entry
+        self._connections.setdefault(session_id, {})[connection_id] = role
+
+    async def leave(self, entry: Entry) -> None:
+        session_id, _role, connection_id = entry
+        connections = self._connections.get(session_id, {})
+        connections.pop(connection_id, None)
+        if not connections:
+            self._connections.pop(session_id, None)
+
+    async def online(self, session_id: str) -> dict[Role, bool]:
+        roles = set(self._connections.get(session_id, {}).values())
+        return {role: role in roles for role in Role}
+
+    async def online_many(
+        self, session_ids: Sequence[str]
+    ) -> dict[str, dict[Role, bool]]:
+        return {session_id: await self.online(session_id) for session_id in session_ids}
+
+    async def refresh(self, entries: Iterable[Entry]) -> None:
+        return None
+
+
+class RedisPresence:
+    """Presence shared by every node through Redis, with this node's part in memory.
+
+    When Redis cannot be reached, a node answers from its own connections alone.
+    """
+
+    def __init__(self, redis: Redis, node: str, clock: Clock) -> None:
+        self._redis = redis
+        self._node = node
+        self._clock = clock
+        self._local = LocalPresence()
+
+    async def join(self, entry: Entry) -> None:
+        await self._local.join(entry)
+        await self.refresh([entry])
+
+    async def leave(self, entry: Entry) -> None:
+        await self._local.leave(entry)
+        session_id, role, connection_id = entry
+        try:
+            await self._redis.hdel(_key(session_id), self._field(role, connection_id))
+        except Exception as error:
+            log.warning("presence.unavailable", session_id=session_id, error=str(error))
+
+    async def online(self, session_id: str) -> dict[Role, bool]:
+        return (await self.online_many([session_id]))[session_id]
+
+    async def online_many(
+        self, session_ids: Sequence[str]
+    ) -> dict[str, dict[Role, bool]]:
+        """Who is online in each session, in one round trip to Redis."""
+        pipeline = self._redis.pipeline(transaction=False)
+        for session_id in session_ids:
+            pipeline.hgetall(_key(session_id))
+        try:
+            results = await pipeline.execute()
+        except Exception as error:
+            log.warning(
+                "presence.unavailable", sessions=len(session_ids), error=str(error)
+            )
+            return await self._local.online_many(session_ids)
+
+        now_ms = self._clock.now_ms()
+        found = {}
+        for session_id, fields in zip(session_ids, results, strict=True):
+            roles = {
+                _role_of(name)
+                for name, expires_at_ms in fields.items()
+                if int(expires_at_ms) > now_ms
+            }
+            local = await self._local.online(session_id)
+            found[session_id] = {role: role in roles or local[role] for role in Role}
+        return found
+
+    async def refresh(self, entries: Iterable[Entry]) -> None:
+        expires_at_ms = self._clock.now_ms() + int(PRESENCE_TTL_S * 1000)
+        pipeline = self._redis.pipeline(transaction=False)
+        count = 0
+        for session_id, role, connection_id in entries:
+            key = _key(session_id)
+            pipeline.hset(key, self._field(role, connection_id), expires_at_ms)
+            pipeline.pexpire(key, int(PRESENCE_TTL_S * 2000))
+            count += 1
+        if not count:
+            return
+        try:
+            await pipeline.execute()
+        except Exception as error:
+            log.warning("presence.unavailable", entries=count, error=str(error))
+
+    def _field(self, role: Role, connection_id: str) -> str:
+        return f"{role.value}|{self._node}|{connection_id}"
+
+
+def _key(session_id: str) -> str:
+    return REDIS_PRESENCE_PREFIX + session_id
+
+
+def _role_of(field: bytes | str) -> Role:
+    text = field.decode() if isinstance(field, bytes) else field
+    return Role(text.split("|", 1)[0])

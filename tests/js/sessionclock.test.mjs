@@ -1,0 +1,476 @@
+// sessionclock.js without a browser or a network: the offset estimator, the
+// countdown's text, and what SessionClient makes of the frames it receives.
+//
+// Run with `node --test tests/js/`; tests/test_js_client.py does so under pytest.
+
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import {
+  OffsetEstimator,
+  SessionClient,
+  formatRemaining,
+  monotonicNowMs,
+} from "../../src/sessionclock/web/static/sessionclock.js";
+
+// 2026-12-03T18:00:00.000Z: the true time when every simulation starts.
+const T0_MS = 1_796_320_800_000;
+const MINUTE_MS = 60_000;
+const SKEWS_MS = [-10 * MINUTE_MS, 0, 10 * MINUTE_MS];
+
+// The issue's promise: the same remaining time as the server, within 50 ms.
+const TOLERANCE_MS = 50;
+const OUTLIER_MS = 300;
+const OUTLIER_CHANCE = 0.1;
+const SEEDS = 50;
+
+/** A small seeded generator (mulberry32): the same delays on every run. */
+function seededRandom(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let mixed = state;
+    mixed = Math.imul(mixed ^ (mixed >>> 15), mixed | 1);
+    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
+    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** A true clock, a client clock off by `skewMs`, and seeded, uneven delays. */
+class Network {
+  constructor(skewMs, random = seededRandom(0)) {
+    this.skewMs = skewMs;
+    this.random = random;
+    this.trueNowMs = T0_MS;
+    this.stallsLeft = 1;
+  }
+
+  clientNowMs() {
+    return this.trueNowMs + this.skewMs;
+  }
+
+  delaysMs() {
+    let thereMs = 20 + 60 * this.random();
+    let backMs = 20 + 60 * this.random();
+    // Now and then one direction stalls (a retransmission, a busy proxy).
+    if (this.stallsLeft > 0 && this.random() < OUTLIER_CHANCE) {
+      this.stallsLeft -= 1;
+      if (this.random() < 0.5) thereMs += OUTLIER_MS;
+      else backMs += OUTLIER_MS;
+    }
+    return [thereMs, backMs];
+  }
+
+  /** Send at the client, stamp at the server in whole ms, receive back. */
+  exchange(thereMs, backMs) {
+    const t0 = this.clientNowMs();
+    this.trueNowMs += thereMs;
+    const serverMs = Math.floor(this.trueNowMs);
+    this.trueNowMs += backMs;
+    const t3 = this.clientNowMs();
+    // The client pauses 50 ms between exchanges.
+    this.trueNowMs += 50;
+    return { t0, serverMs, t3, thereMs, backMs };
+  }
+
+  // Fewer than half of the exchanges stall: when most do, the fastest ones are
+  // stalled too and no median of them is right (4 of 5 can put it 140 ms off).
+  sync(estimator, count) {
+    this.stallsLeft = Math.floor((count - 1) / 2);
+    const exchanges = [];
+    for (let i = 0; i < count; i += 1) {
+      const exchange = this.exchange(...this.delaysMs());
+      estimator.add(exchange.t0, exchange.serverMs, exchange.t3);
+      exchanges.push(exchange);
+    }
+    return exchanges;
+  }
+}
+
+/** How far the client's remaining time to `ends_at` is from the true one. */
+function remainingErrorMs(estimator, network) {
+  const endsAtMs = T0_MS + 30 * MINUTE_MS;
+  network.trueNowMs += 7_321.5;
+  const clientRemainingMs = endsAtMs - (network.clientNowMs() + estimator.offsetMs);
+  const trueRemainingMs = endsAtMs - network.trueNowMs;
+  return clientRemainingMs - trueRemainingMs;
+}
+
+describe("OffsetEstimator", () => {
+  test("offset empty is null", () => {
+    const estimator = new OffsetEstimator();
+    assert.equal(estimator.offsetMs, null);
+    assert.equal(estimator.roundTripMs, null);
+  });
+
+  test("add reply before request throws", () => {
+    const estimator = new OffsetEstimator();
+    assert.throws(() => estimator.add(1_000, 5_000, 999), RangeError);
+    assert.equal(estimator.offsetMs, null);
+  });
+
+  test("add zero round trip is exact", () => {
+    const estimator = new OffsetEstimator();
+    estimator.add(1_000, 601_000, 1_000);
+    assert.equal(estimator.offsetMs, 600_000);
+    assert.equal(estimator.roundTripMs, 0);
+  });
+
+  // The same samples as tests/core/test_clock_sync.py: both clients agree.
+  test("offset median of three fastest", () => {
+    const estimator = new OffsetEstimator();
+    estimator.add(0, 1_000, 100); // round trip 100, offset 950
+    estimator.add(1_000, 2_000, 1_040); // round trip 40, offset 980
+    estimator.add(2_000, 3_000, 2_030); // round trip 30, offset 985
+    estimator.add(3_000, 4_000, 3_050); // round trip 50, offset 975
+    estimator.add(4_000, 9_000, 4_400); // round trip 400, offset 4_800
+    assert.equal(estimator.offsetMs, 980);
+    assert.equal(estimator.roundTripMs, 30);
+  });
+
+  test("offset two samples averages them", () => {
+    const estimator = new OffsetEstimator();
+    estimator.add(0, 1_000, 40); // offset 980
+    estimator.add(1_000, 2_000, 1_020); // offset 990
+    assert.equal(estimator.offsetMs, 985);
+  });
+
+  test("add beyond keep forgets oldest", () => {
+    const estimator = new OffsetEstimator({ keep: 3, best: 1 });
+    estimator.add(0, 5_000, 2); // the fastest, offset 4_999
+    for (const startMs of [1_000, 2_000, 3_000]) {
+      estimator.add(startMs, startMs + 7_050, startMs + 100); // offset 7_000
+    }
+    assert.equal(estimator.samples.length, 3);
+    assert.equal(estimator.offsetMs, 7_000);
+    assert.equal(estimator.roundTripMs, 100);
+  });
+
+  for (const skewMs of SKEWS_MS) {
+    for (const count of [5, 10]) {
+      test(`remaining skewed ${skewMs} ms after ${count} exchanges matches server`, () => {
+        for (let seed = 0; seed < SEEDS; seed += 1) {
+          const network = new Network(skewMs, seededRandom(seed * 1_000 + count + skewMs));
+          const estimator = new OffsetEstimator();
+          const exchanges = network.sync(estimator, count);
+          const errorMs = remainingErrorMs(estimator, network);
+          assert.ok(
+            Math.abs(errorMs) < TOLERANCE_MS,
+            `seed ${seed}: off by ${errorMs} ms after ${JSON.stringify(exchanges)}`,
+          );
+        }
+      });
+    }
+
+    test(`remaining skewed ${skewMs} ms with stalled exchanges matches server`, () => {
+      const network = new Network(skewMs);
+      const estimator = new OffsetEstimator();
+      for (const [thereMs, backMs] of [[40, 60], [350, 30], [25, 70], [30, 330], [80, 20]]) {
+        const exchange = network.exchange(thereMs, backMs);
+        estimator.add(exchange.t0, exchange.serverMs, exchange.t3);
+      }
+      assert.ok(Math.abs(remainingErrorMs(estimator, network)) < TOLERANCE_MS);
+    });
+  }
+
+  test("offset error within half middle fast round trip", () => {
+    // The median of the fastest m samples is off by at most half the round trip
+    // of the (m // 2)-th fastest: more than half of them are within that bound.
+    const random = seededRandom(99);
+    for (let trial = 0; trial < 300; trial += 1) {
+      const skewMs = Math.round((random() * 2 - 1) * 10 * MINUTE_MS);
+      const network = new Network(skewMs);
+      const estimator = new OffsetEstimator();
+      const count = 1 + Math.floor(random() * 15);
+      const roundTripsMs = [];
+      for (let i = 0; i < count; i += 1) {
+        const thereMs = Math.floor(random() * 501);
+        const backMs = Math.floor(random() * 501);
+        const exchange = network.exchange(thereMs, backMs);
+        estimator.add(exchange.t0, exchange.serverMs, exchange.t3);
+        roundTripsMs.push(thereMs + backMs);
+      }
+      const fastest = roundTripsMs
+        .slice(-10)
+        .sort((a, b) => a - b)
+        .slice(0, 3);
+      const boundMs = fastest[Math.floor(fastest.length / 2)] / 2;
+      assert.ok(
+        Math.abs(estimator.offsetMs + skewMs) <= boundMs,
+        `trial ${trial}: offset ${estimator.offsetMs}, skew ${skewMs}, bound ${boundMs}`,
+      );
+    }
+  });
+
+  test("refuses a best count it cannot honour", () => {
+    assert.throws(() => new OffsetEstimator({ best: 0 }), RangeError);
+    assert.throws(() => new OffsetEstimator({ keep: 2, best: 3 }), RangeError);
+  });
+});
+
+describe("formatRemaining", () => {
+  const cases = [
+    [0, "0:00"],
+    [1, "0:01"],
+    [59_000, "0:59"],
+    [59_001, "1:00"],
+    [61_000, "1:01"],
+    [3_599_000, "59:59"],
+    [3_599_001, "1:00:00"],
+    [3_600_000, "1:00:00"],
+    [3_661_000, "1:01:01"],
+    [36_000_000, "10:00:00"],
+    [-1, "0:00"],
+    [-90_000, "0:00"],
+  ];
+  for (const [remainingMs, expected] of cases) {
+    test(`format ${remainingMs} ms is ${expected}`, () => {
+      assert.equal(formatRemaining(remainingMs), expected);
+    });
+  }
+});
+
+describe("monotonicNowMs", () => {
+  test("reading ignores Date.now and never goes back", (t) => {
+    const first = monotonicNowMs();
+    t.mock.method(Date, "now", () => 0);
+    const second = monotonicNowMs();
+    assert.ok(second >= first);
+    assert.ok(second > T0_MS - 10 * 365 * 24 * 3_600_000, "an epoch reading in ms");
+  });
+});
+
+const SESSION_ID = "b-1042";
+const TOKEN = "participant-token";
+const BASE_URL = "https://clock.example";
+// 2026-12-03T19:00:00.000Z and 19:30: the booked start and end.
+const STARTS_AT_MS = T0_MS + 60 * MINUTE_MS;
+const ENDS_AT_MS = STARTS_AT_MS + 30 * MINUTE_MS;
+
+function session(version, overrides = {}) {
+  return {
+    id: SESSION_ID,
+    status: "waiting",
+    booking_status: "confirmed",
+    starts_at: new Date(STARTS_AT_MS).toISOString(),
+    ends_at: new Date(ENDS_AT_MS).toISOString(),
+    lobby_opens_at: new Date(STARTS_AT_MS - 5 * MINUTE_MS).toISOString(),
+    participants: {
+      client: { user_id: "u-7", ready: false, ready_at: null, online: false },
+      companion: { user_id: "u-9", ready: false, ready_at: null, online: false },
+    },
+    expired_reason: null,
+    version,
+    server_time: new Date(T0_MS).toISOString(),
+    ...overrides,
+  };
+}
+
+/** A client whose monotonic clock is whatever the test sets `clock.nowMs` to. */
+function fakeClient(clock) {
+  return new SessionClient({
+    sessionId: SESSION_ID,
+    token: TOKEN,
+    baseUrl: `${BASE_URL}/`,
+    now: () => clock.nowMs,
+  });
+}
+
+function countEvents(client, type) {
+  const seen = { count: 0 };
+  client.addEventListener(type, () => {
+    seen.count += 1;
+  });
+  return seen;
+}
+
+/** Answer `time` frames over a network whose client clock is off by `skewMs`. */
+function syncOverFrames(client, clock, network, count) {
+  for (let i = 0; i < count; i += 1) {
+    const [thereMs, backMs] = network.delaysMs();
+    clock.nowMs = network.clientNowMs();
+    const t0 = client.now();
+    network.trueNowMs += thereMs;
+    const serverMs = Math.floor(network.trueNowMs);
+    network.trueNowMs += backMs;
+    clock.nowMs = network.clientNowMs();
+    client._receive({ type: "time", t0, server_time_ms: serverMs });
+    network.trueNowMs += 50;
+  }
+}
+
+function jsonResponse(body, status = 200) {
+  return { ok: status < 400, status, json: async () => body };
+}
+
+describe("SessionClient", () => {
+  test("snapshot frame sets snapshot and emits", () => {
+    const client = fakeClient({ nowMs: T0_MS });
+    const events = countEvents(client, "snapshot");
+    client._receive({ type: "snapshot", session: session(1) });
+    assert.deepEqual(client.snapshot, session(1));
+    assert.equal(events.count, 1);
+  });
+
+  test("snapshot older version is dropped", () => {
+    const client = fakeClient({ nowMs: T0_MS });
+    client._receive({ type: "snapshot", session: session(4, { status: "lobby" }) });
+    const events = countEvents(client, "snapshot");
+    client._receive({ type: "snapshot", session: session(3, { status: "waiting" }) });
+    assert.equal(client.snapshot.version, 4);
+    assert.equal(client.snapshot.status, "lobby");
+    assert.equal(events.count, 0);
+  });
+
+  test("snapshot same or newer version is applied", () => {
+    const client = fakeClient({ nowMs: T0_MS });
+    client._receive({ type: "snapshot", session: session(4) });
+    const events = countEvents(client, "snapshot");
+    const again = session(4);
+    again.participants.client.online = true;
+    client._receive({ type: "snapshot", session: again });
+    assert.equal(client.snapshot.participants.client.online, true);
+    client._receive({ type: "snapshot", session: session(5, { status: "lobby" }) });
+    assert.equal(client.snapshot.version, 5);
+    assert.equal(client.snapshot.status, "lobby");
+    assert.equal(events.count, 2);
+  });
+
+  test("presence frame updates online and emits snapshot", () => {
+    const client = fakeClient({ nowMs: T0_MS });
+    client._receive({ type: "snapshot", session: session(2) });
+    const events = countEvents(client, "snapshot");
+    client._receive({ type: "presence", online: { client: true, companion: false } });
+    assert.equal(client.snapshot.participants.client.online, true);
+    assert.equal(client.snapshot.participants.companion.online, false);
+    client._receive({ type: "presence", online: { client: false, companion: true } });
+    assert.equal(client.snapshot.participants.client.online, false);
+    assert.equal(client.snapshot.participants.companion.online, true);
+    assert.equal(client.snapshot.version, 2);
+    assert.equal(events.count, 2);
+  });
+
+  test("presence frame unknown role or no snapshot is ignored", () => {
+    const client = fakeClient({ nowMs: T0_MS });
+    client._receive({ type: "presence", online: { client: true } });
+    assert.equal(client.snapshot, null);
+    client._receive({ type: "snapshot", session: session(2) });
+    client._receive({ type: "presence", online: { observer: true } });
+    assert.deepEqual(Object.keys(client.snapshot.participants), ["client", "companion"]);
+  });
+
+  test("remaining no snapshot is zero", () => {
+    const client = fakeClient({ nowMs: T0_MS });
+    assert.equal(client.remainingMs(), 0);
+    assert.equal(client.offsetMs, 0);
+  });
+
+  for (const skewMs of SKEWS_MS) {
+    test(`remaining skewed ${skewMs} ms counts to start then to end`, () => {
+      const clock = { nowMs: T0_MS + skewMs };
+      const client = fakeClient(clock);
+      const network = new Network(skewMs, seededRandom(42));
+      syncOverFrames(client, clock, network, 5);
+      client._receive({ type: "snapshot", session: session(3) });
+
+      // Ninety seconds before the start (true time), the count is to the start.
+      network.trueNowMs = STARTS_AT_MS - 90_000;
+      clock.nowMs = network.clientNowMs();
+      assert.ok(Math.abs(client.remainingMs() - 90_000) < TOLERANCE_MS, `${client.remainingMs()}`);
+
+      // Ten minutes after the start, it is to the end.
+      network.trueNowMs = STARTS_AT_MS + 10 * MINUTE_MS;
+      clock.nowMs = network.clientNowMs();
+      const expectedMs = 20 * MINUTE_MS;
+      assert.ok(Math.abs(client.remainingMs() - expectedMs) < TOLERANCE_MS, `${client.remainingMs()}`);
+
+      // After the end nothing is left.
+      network.trueNowMs = ENDS_AT_MS + 1_000;
+      clock.nowMs = network.clientNowMs();
+      assert.equal(client.remainingMs(), 0);
+    });
+  }
+
+  test("remaining ignores Date.now and follows injected now", (t) => {
+    const clock = { nowMs: T0_MS - 10 * MINUTE_MS };
+    const client = fakeClient(clock);
+    syncOverFrames(client, clock, new Network(-10 * MINUTE_MS, seededRandom(5)), 5);
+    client._receive({ type: "snapshot", session: session(1) });
+    const before = client.remainingMs();
+
+    t.mock.method(Date, "now", () => T0_MS + 24 * 60 * MINUTE_MS);
+    assert.equal(client.remainingMs(), before);
+
+    clock.nowMs += 1_000;
+    assert.equal(client.remainingMs(), before - 1_000);
+  });
+
+  test("warning frame newer version refetches with token", async (t) => {
+    const calls = [];
+    t.mock.method(globalThis, "fetch", async (url, options) => {
+      calls.push({ url, options });
+      return jsonResponse(session(6, { status: "lobby" }));
+    });
+    const client = fakeClient({ nowMs: T0_MS });
+    client._receive({ type: "snapshot", session: session(4) });
+    const warnings = countEvents(client, "warning");
+    const refetched = new Promise((resolve) => {
+      client.addEventListener("snapshot", resolve, { once: true });
+    });
+
+    client._receive({ type: "warning", remaining_s: 300, version: 6 });
+    await refetched;
+
+    assert.equal(warnings.count, 1);
+    assert.deepEqual(client.lastWarning, { remaining_s: 300 });
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0].url, `${BASE_URL}/api/sessions/${SESSION_ID}`);
+    assert.equal(calls[0].options.headers.Authorization, `Bearer ${TOKEN}`);
+    assert.equal(client.snapshot.version, 6);
+    assert.equal(client.snapshot.status, "lobby");
+  });
+
+  test("warning frame same or older version does not refetch", async (t) => {
+    const fetch = t.mock.method(globalThis, "fetch", async () => jsonResponse(session(9)));
+    const client = fakeClient({ nowMs: T0_MS });
+    client._receive({ type: "snapshot", session: session(4) });
+    client._receive({ type: "warning", remaining_s: 300, version: 4 });
+    client._receive({ type: "warning", remaining_s: 60, version: 3 });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(fetch.mock.callCount(), 0);
+    assert.deepEqual(client.lastWarning, { remaining_s: 60 });
+    assert.equal(client.snapshot.version, 4);
+  });
+
+  test("error frame records failure and emits", () => {
+    const client = fakeClient({ nowMs: T0_MS });
+    const failures = countEvents(client, "failure");
+    client._receive({ type: "error", detail: "expected a valid token", status: 401 });
+    assert.deepEqual(client.lastError, { detail: "expected a valid token", status: 401 });
+    assert.equal(failures.count, 1);
+  });
+
+  test("sync clock over http estimates skewed offset", async (t) => {
+    const skewMs = 10 * MINUTE_MS;
+    const network = new Network(skewMs, seededRandom(8));
+    const clock = { nowMs: network.clientNowMs() };
+    const urls = [];
+    t.mock.method(globalThis, "fetch", async (url, options) => {
+      urls.push([url, options.headers.Authorization]);
+      const [thereMs, backMs] = network.delaysMs();
+      network.trueNowMs += thereMs;
+      const serverMs = Math.floor(network.trueNowMs);
+      network.trueNowMs += backMs;
+      clock.nowMs = network.clientNowMs();
+      return jsonResponse({ server_time: new Date(serverMs).toISOString(), server_time_ms: serverMs });
+    });
+    const client = fakeClient(clock);
+    const clockEvents = countEvents(client, "clock");
+
+    await client.syncClock(3);
+
+    assert.equal(clockEvents.count, 1);
+    assert.deepEqual(urls, Array(3).fill([`${BASE_URL}/api/time`, `Bearer ${TOKEN}`]));
+    assert.ok(Math.abs(client.offsetMs + skewMs) < TOLERANCE_MS, `${client.offsetMs}`);
+  });
+});
