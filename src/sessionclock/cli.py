@@ -128,6 +128,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         ws_max_size=WS_MAX_MESSAGE_BYTES,
+        # Event streams never end by themselves: give them 5 s, then close them.
+        timeout_graceful_shutdown=5,
     )
     return 0
 

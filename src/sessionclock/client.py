@@ -32,8 +32,14 @@ TimeReply = tuple[dict[str, Any], float]
 """A `time` frame from the server and the client's clock when it arrived."""
 
 
+# Read the wall clock once; from then on only the monotonic clock moves time, so a
+# changed system clock does not move a countdown (the browser module does the same).
+_EPOCH_AT_MONOTONIC_ZERO_MS = time.time() * 1000 - time.monotonic() * 1000
+
+
 def wall_clock_ms() -> float:
-    return time.time() * 1000
+    """Epoch milliseconds that only move forward, whatever the system clock does."""
+    return _EPOCH_AT_MONOTONIC_ZERO_MS + time.monotonic() * 1000
 
 
 class SessionSocket:

@@ -19,7 +19,7 @@ MAX_BOOKING_DISTANCE_S = 2 * 366 * 86_400
 # How often a change may lose its compare-and-set race before the request gives up.
 MAX_CHANGE_ATTEMPTS = 64
 
-# Redis key prefix shared by every node (rate limits now, fan-out and presence later).
+# Redis key prefix shared by every node: rate limits, fan-out and presence.
 REDIS_PREFIX = "sessionclock"
 
 # Where development secrets are kept so that links survive a restart.
@@ -34,6 +34,7 @@ METRIC_REQUEST_LATENCY = "sessionclock_http_request_duration_seconds"
 METRIC_CLEANUP_RUNS = "sessionclock_cleanup_runs_total"
 METRIC_CLEANUP_ROWS = "sessionclock_cleanup_rows_total"
 METRIC_SCHEDULER_SESSIONS = "sessionclock_scheduler_sessions"
+METRIC_CONNECTIONS = "sessionclock_connections"
 
 # Redis names: one pub/sub channel for every session's news, one hash per session
 # for presence, a key per rate limit.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -22,6 +23,21 @@ _SECRET_KEYS = frozenset(
         "password",
     }
 )
+
+
+_TOKEN_IN_ADDRESS = re.compile(r"(access_token=)[^&\s\"']+")
+
+
+class _RedactAddressTokens(logging.Filter):
+    """uvicorn logs each WebSocket handshake with its query string: hide tokens."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            message = record.getMessage()
+            if "access_token=" in message:
+                record.msg = _TOKEN_IN_ADDRESS.sub(r"\1[redacted]", message)
+                record.args = None
+        return True
 
 
 def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +81,7 @@ def configure_logging(settings: Settings) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(_RedactAddressTokens())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

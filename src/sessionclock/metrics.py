@@ -64,6 +64,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.connections = Gauge(
+            names.METRIC_CONNECTIONS,
+            "Live connections to sessions on this node, by kind (websocket, sse).",
+            ["kind"],
+            registry=self.registry,
+        )
         self.scheduler_sessions = Gauge(
             names.METRIC_SCHEDULER_SESSIONS,
             "Sessions whose deadlines this node's scheduler holds in memory.",

@@ -65,10 +65,13 @@ def _redis_client(url: str) -> Redis:
     """
     return Redis.from_url(
         url,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=2),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         health_check_interval=10,
-        socket_connect_timeout=5,
+        # A Redis that hangs costs a request seconds, not forever; pub/sub polls
+        # with its own shorter timeout.
+        socket_connect_timeout=2,
+        socket_timeout=5,
     )
 
 
@@ -120,6 +123,7 @@ async def open_runtime(
             service,
             bus,
             presence,
+            metrics,
             node=settings.node,
             sync_interval_s=settings.sync_interval_s,
         )

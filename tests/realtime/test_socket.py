@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 from sessionclock.client import SessionSocket
 from sessionclock.core.clock import SystemClock, to_epoch_ms
 from tests.helpers import CLIENT, COMPANION, STRANGER, ServerProcess, server_env
-from tests.realtime.conftest import Node
+from tests.realtime.conftest import PLATFORM, Node
 
 pytestmark = pytest.mark.slow
 
@@ -313,3 +313,38 @@ async def test_warning_and_end_are_pushed_on_time(
         f"\nexpired snapshot at the client {arrived_ms - ends_at_ms} ms after ends_at"
     )
     assert 0 <= arrived_ms - ends_at_ms < 2000
+
+
+async def test_tokens_never_reach_the_log(node: Node) -> None:
+    """Handshake lines carry the address; its access_token is redacted."""
+    node.create("s-1")
+    token = node.token(CLIENT)
+    socket = await SessionSocket.connect(node.url, "s-1", token)
+    await socket.next_snapshot()
+    await socket.close()
+
+    log = node.server.log()
+    assert "access_token=[redacted]" in log
+    assert token not in log
+
+
+async def test_replaced_participant_socket_closes_with_4403(node: Node) -> None:
+    """When the booking names another client, the old client's socket closes."""
+    node.create("s-1")
+    socket = await _connect(node, CLIENT)
+    first = await socket.next_snapshot()
+
+    body = {
+        "client_id": "u-newcomer",
+        "companion_id": COMPANION,
+        "starts_at": first["starts_at"],
+        "ends_at": first["ends_at"],
+        "lobby_lead_s": first["lobby_lead_s"],
+    }
+    response = await asyncio.to_thread(
+        httpx.put, f"{node.url}/api/sessions/s-1", json=body, headers=PLATFORM
+    )
+    assert response.status_code == 200, response.text
+    await asyncio.wait_for(socket.closed.wait(), 10)
+
+    assert socket.close_code == 4403

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from enum import IntEnum
 from typing import Any
 
@@ -25,6 +25,7 @@ from sessionclock.bus.base import BusMessage, EventBus
 from sessionclock.constants import PRESENCE_REFRESH_S, WS_OUTBOX_FRAMES
 from sessionclock.core.session import Role, Session, snapshot
 from sessionclock.errors import SessionNotFound
+from sessionclock.metrics import Metrics
 from sessionclock.realtime.presence import Entry, Presence
 from sessionclock.service.sessions import SessionService
 
@@ -39,6 +40,7 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     TOO_MANY_BAD_FRAMES = 4400
+    NOT_A_PARTICIPANT = 4403
     TOO_SLOW = 4408
     TOO_MANY_MESSAGES = 4429
 
@@ -70,11 +72,18 @@ class Connection:
             self.close(CloseCode.TOO_SLOW)
 
     def close(self, code: CloseCode) -> None:
-        """Ask the writer to close; it finishes what is queued before this first."""
-        if self.close_code is None:
-            self.close_code = code
-            with contextlib.suppress(asyncio.QueueFull):
+        """Ask the writer to close; it sends what is queued first, room permitting."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        while True:
+            try:
                 self.outbox.put_nowait(None)
+                return
+            except asyncio.QueueFull:
+                # A reader too slow to empty its queue loses what is left in it.
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    self.outbox.get_nowait()
 
 
 def frame(kind: str, **fields: Any) -> str:
@@ -89,6 +98,7 @@ class Hub:
         service: SessionService,
         bus: EventBus,
         presence: Presence,
+        metrics: Metrics,
         *,
         node: str,
         sync_interval_s: float,
@@ -96,11 +106,12 @@ class Hub:
         self._service = service
         self._bus = bus
         self._presence = presence
+        self._metrics = metrics
         self._node = node
         self._sync_interval_s = sync_interval_s
         self._by_session: dict[str, set[Connection]] = {}
         self._online: dict[str, dict[Role, bool]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def connection_count(self) -> int:
@@ -117,6 +128,7 @@ class Hub:
     async def attach(self, connection: Connection, session: Session) -> None:
         """Register a connection and give it the session's snapshot at once."""
         self._by_session.setdefault(connection.session_id, set()).add(connection)
+        self._metrics.connections.labels(connection.kind).inc()
         await self._presence.join(connection.entry)
         online = await self._presence.online(connection.session_id)
         self._online[connection.session_id] = online
@@ -137,8 +149,10 @@ class Hub:
         if connections is None or connection not in connections:
             return
         connections.discard(connection)
+        self._metrics.connections.labels(connection.kind).dec()
         if not connections:
             del self._by_session[connection.session_id]
+            self._online.pop(connection.session_id, None)
         await self._presence.leave(connection.entry)
         log.info(
             "connection.closed",
@@ -205,13 +219,22 @@ class Hub:
     async def start(self) -> None:
         self._bus.subscribe(self.on_bus)
         self._bus.on_reconnect(self._on_reconnect)
-        self._task = asyncio.create_task(self._maintain(), name="hub-maintain")
+        self._tasks = [
+            asyncio.create_task(
+                self._every(self._sync_interval_s, self.resync), name="hub-resync"
+            ),
+            asyncio.create_task(
+                self._every(PRESENCE_REFRESH_S, self._refresh_presence),
+                name="hub-presence",
+            ),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         for connection in list(self.connections()):
             connection.close(CloseCode.GOING_AWAY)
 
@@ -219,17 +242,15 @@ class Hub:
         await self.resync()
         await self._refresh_presence()
 
-    async def _maintain(self) -> None:
-        """Resync every sync interval; refresh and re-check presence less often."""
-        since_presence_s = 0.0
+    async def _every(
+        self, interval_s: float, work: Callable[[], Awaitable[object]]
+    ) -> None:
+        """Run `work` every interval; presence renews on its own clock, whatever the
+        sync interval, so that entries never outlive their expiry unrenewed."""
         while True:
-            await asyncio.sleep(self._sync_interval_s)
-            since_presence_s += self._sync_interval_s
+            await asyncio.sleep(interval_s)
             try:
-                await self.resync()
-                if since_presence_s >= PRESENCE_REFRESH_S:
-                    since_presence_s = 0.0
-                    await self._refresh_presence()
+                await work()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -257,6 +278,10 @@ class Hub:
             return
         encoded = self._snapshot_frame(session)
         for connection in fresh:
+            if session.user_id(connection.role) != connection.user_id:
+                # The booking now names somebody else: this user sees no more.
+                connection.close(CloseCode.NOT_A_PARTICIPANT)
+                continue
             connection.version = session.version
             connection.push(encoded)
 

@@ -12,8 +12,9 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 import structlog
-from fastapi import APIRouter, Path, WebSocket
+from fastapi import APIRouter, Path, Request, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from sessionclock.constants import (
@@ -44,6 +45,7 @@ log = structlog.get_logger(__name__)
 router = APIRouter(tags=["real time"])
 
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
+_SSE_DISCONNECT_CHECK_S = 3.0
 
 
 @router.get(
@@ -55,6 +57,7 @@ _SESSION_ID = re.compile(SESSION_ID_PATTERN)
 )
 async def session_events(
     session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN)],
+    request: Request,
     runtime: RuntimeDep,
     participant: ParticipantDep,
 ) -> StreamingResponse:
@@ -71,13 +74,20 @@ async def session_events(
     async def stream() -> AsyncIterator[str]:
         try:
             yield f"retry: {int(runtime.settings.sync_interval_s * 1000)}\n\n"
+            idle_s = 0.0
             while True:
                 try:
                     encoded = await asyncio.wait_for(
-                        connection.outbox.get(), SSE_KEEPALIVE_S
+                        connection.outbox.get(), _SSE_DISCONNECT_CHECK_S
                     )
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
+                    # A stream learns of a gone client only when it writes or asks.
+                    if await request.is_disconnected():
+                        return
+                    idle_s += _SSE_DISCONNECT_CHECK_S
+                    if idle_s >= SSE_KEEPALIVE_S:
+                        idle_s = 0.0
+                        yield ": keep-alive\n\n"
                     continue
                 if encoded is None:
                     return
@@ -166,6 +176,14 @@ async def _read(websocket: WebSocket, connection: Connection, runtime: Runtime) 
                 if bad_frames >= WS_MAX_BAD_FRAMES:
                     connection.close(CloseCode.TOO_MANY_BAD_FRAMES)
                     return
+        except DBAPIError as error:
+            log.error("socket.database_unreachable", error=str(error.orig))
+            detail = "the database is not reachable right now; try again"
+            connection.push(frame("error", status=503, detail=detail))
+        except Exception:
+            log.exception("socket.failed", session_id=connection.session_id)
+            connection.close(CloseCode.INTERNAL_ERROR)
+            return
 
 
 async def _write(websocket: WebSocket, connection: Connection) -> None:

@@ -101,6 +101,7 @@ export class SessionClient extends EventTarget {
     this._socket = null;
     this._stream = null;
     this._timers = new Set();
+    this._stopPolling = null;
     this._retryMs = 500;
     this._stopped = true;
     this._onVisible = () => {
@@ -118,6 +119,7 @@ export class SessionClient extends EventTarget {
 
   stop() {
     this._stopped = true;
+    this._stopPolling?.();
     globalThis.document?.removeEventListener("visibilitychange", this._onVisible);
     for (const timer of this._timers) clearTimeout(timer);
     this._timers.clear();
@@ -190,7 +192,7 @@ export class SessionClient extends EventTarget {
   }
 
   _connectSocket() {
-    if (this._stopped) return;
+    if (this._stopped || this._socket) return;
     const url = new URL(`${this.baseUrl}/api/sessions/${this.sessionId}/ws`, globalThis.location?.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("access_token", this.token);
@@ -208,6 +210,10 @@ export class SessionClient extends EventTarget {
     socket.onopen = () => {
       opened = true;
       this._retryMs = 500;
+      // Push is back: whatever carried us meanwhile stops.
+      this._stopPolling?.();
+      this._stream?.close();
+      this._stream = null;
       this._setTransport("websocket");
       this.syncClock();
     };
@@ -233,7 +239,7 @@ export class SessionClient extends EventTarget {
   }
 
   _connectStream() {
-    if (this._stopped) return;
+    if (this._stopped || this._stream) return;
     if (typeof EventSource === "undefined") {
       this._startPolling();
       return;
@@ -244,8 +250,13 @@ export class SessionClient extends EventTarget {
     let opened = false;
     stream.onopen = () => {
       opened = true;
+      this._stopPolling?.();
       this._setTransport("sse");
       this.syncClock();
+      // A proxy that refused the socket may take it later: try again now and then.
+      this._later(60_000, () => {
+        if (this.transport === "sse") this._connectSocket();
+      });
     };
     for (const type of ["snapshot", "presence", "warning"]) {
       stream.addEventListener(type, (event) => this._receive(JSON.parse(event.data)));
@@ -259,7 +270,7 @@ export class SessionClient extends EventTarget {
   }
 
   _startPolling() {
-    if (this._stopped) return;
+    if (this._stopped || this._stopPolling) return;
     this._setTransport("polling");
     this.syncClock();
     const poll = async () => {
@@ -276,11 +287,13 @@ export class SessionClient extends EventTarget {
       }
     };
     poll();
-    this._every(this.syncIntervalMs, poll);
-    // Push may come back (a proxy restarted): try the socket again now and then.
-    this._later(30_000, () => {
-      if (this.transport === "polling") this._connectSocket();
-    });
+    const stopEvery = this._every(this.syncIntervalMs, poll);
+    const retry = setInterval(() => this._connectSocket(), 30_000);
+    this._stopPolling = () => {
+      stopEvery();
+      clearInterval(retry);
+      this._stopPolling = null;
+    };
   }
 
   _receive(message) {
@@ -354,12 +367,17 @@ export class SessionClient extends EventTarget {
     this._timers.add(timer);
   }
 
+  /** Run `action` every interval until `stop()`; returns a function that ends it. */
   _every(intervalMs, action) {
+    let ended = false;
     const tick = () => {
-      if (this._stopped) return;
+      if (this._stopped || ended) return;
       action();
       this._later(intervalMs, tick);
     };
     this._later(intervalMs, tick);
+    return () => {
+      ended = true;
+    };
   }
 }
