@@ -45,12 +45,16 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "SESSIONCLOCK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 PLATFORM = {"Authorization": f"Bearer {API_KEY}"}
+OPEN_PER_S = 400
 
 
 @dataclass
 class Pair:
+    """One participant who toggles its mark through one node, watched on the other."""
+
     session_id: str
-    client_token: str
+    marker_token: str
+    marker_url: str
     watcher: SessionSocket
     ready: bool = False
 
@@ -60,6 +64,22 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def server_side_ready(base_url: str) -> str:
+    """The node's own histogram of POST …/ready durations, as cumulative counts."""
+    text = httpx.get(f"{base_url}/metrics").text
+    buckets = []
+    for line in text.splitlines():
+        if (
+            line.startswith("sessionclock_http_request_duration_seconds_bucket")
+            and 'route="/api/sessions/{session_id}/ready"' in line
+            and 'method="POST"' in line
+            and 'status="200"' in line
+        ):
+            bound = line.split('le="')[1].split('"')[0]
+            buckets.append(f"<={bound}s:{int(float(line.rsplit(' ', 1)[1]))}")
+    return " ".join(buckets)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -94,22 +114,32 @@ async def open_sockets(
     url: str, session_ids: list[str], prefix: str, issuer: TokenIssuer
 ) -> list[SessionSocket]:
     semaphore = asyncio.Semaphore(64)
+    start = time.perf_counter()
 
-    async def one(session_id: str) -> SessionSocket:
+    async def one(index: int, session_id: str) -> SessionSocket:
+        # Participants arrive over seconds, not all in one instant: the server's
+        # per-connection pings would otherwise fire in one synchronized burst.
+        await asyncio.sleep(max(0.0, start + index / OPEN_PER_S - time.perf_counter()))
         async with semaphore:
             token = issuer.issue(f"{prefix}-{session_id}", 7200).token
-            socket = await SessionSocket.connect(url, session_id, token)
+            # Browsers send no pings; the server's pings are the heartbeat.
+            socket = await SessionSocket.connect(
+                url, session_id, token, ping_interval_s=None
+            )
             await socket.next_snapshot()
             return socket
 
-    return list(await asyncio.gather(*(one(session_id) for session_id in session_ids)))
+    return list(await asyncio.gather(*(one(i, s) for i, s in enumerate(session_ids))))
 
 
 async def measure(
-    pairs: list[Pair], url: str, rate: float, duration_s: float
+    pairs: list[Pair], rate: float, duration_s: float, timeline_wanted: bool
 ) -> list[float]:
     """Toggle client marks at `rate` per second; latency to the companion's socket."""
     latencies_ms: list[float] = []
+    http_ms: list[float] = []
+    timeline: list[tuple[float, float]] = []
+    begin = time.perf_counter()
     missed: list[str] = []
     failures = 0
     interval_s = 1 / rate
@@ -120,14 +150,15 @@ async def measure(
         pair.ready = not pair.ready
         started = time.perf_counter()
         async with http.post(
-            f"{url}/api/sessions/{pair.session_id}/ready",
+            f"{pair.marker_url}/api/sessions/{pair.session_id}/ready",
             json={"ready": pair.ready},
-            headers={"Authorization": f"Bearer {pair.client_token}"},
+            headers={"Authorization": f"Bearer {pair.marker_token}"},
         ) as response:
             if response.status != 200:
                 failures += 1
                 return
             version = (await response.json())["version"]
+        http_ms.append((time.perf_counter() - started) * 1000)
         try:
             while pair.watcher.version < version:
                 await pair.watcher.next_snapshot(timeout_s=10)
@@ -135,6 +166,7 @@ async def measure(
             missed.append(pair.session_id)
             return
         latencies_ms.append((time.perf_counter() - started) * 1000)
+        timeline.append((started - begin, latencies_ms[-1]))
 
     # aiohttp, not httpx: httpx's pool spends its time matching queued requests to
     # connections and became the bottleneck of this very measurement.
@@ -153,6 +185,20 @@ async def measure(
         print(f"  {failures} marks failed", file=sys.stderr)
     if missed:
         print(f"  {len(missed)} pushes missed, e.g. {missed[:5]}", file=sys.stderr)
+    if timeline_wanted:
+        for second in range(int(duration_s)):
+            window = [ms for at, ms in timeline if second <= at < second + 1]
+            if window:
+                print(
+                    f"  t={second:3d}s p50={statistics.median(window):7.1f} "
+                    f"max={max(window):7.1f}",
+                    file=sys.stderr,
+                )
+    print(
+        f"  HTTP answer alone: p50 {statistics.median(http_ms):.1f} ms, "
+        f"p99 {percentile(http_ms, 0.99):.1f} ms",
+        file=sys.stderr,
+    )
     return latencies_ms
 
 
@@ -198,11 +244,22 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         added_kib = sum(rss_after[url] - rss_before[url] for url in rss_after)
         per_socket_kib = added_kib / len(sockets)
 
-        pairs = [
-            Pair(session_id, issuer.issue(f"c-{session_id}", 7200).token, watcher)
-            for session_id, watcher in zip(session_ids, watchers, strict=True)
-        ]
-        latencies_ms = await measure(pairs, node_a.base_url, args.rate, args.duration_s)
+        # Even sessions: the client marks through node A, the companion's socket on
+        # node B watches. Odd ones: the companion marks through B, watched on A.
+        pairs = []
+        for index, session_id in enumerate(session_ids):
+            if index % 2 == 0:
+                marker = issuer.issue(f"c-{session_id}", 7200).token
+                pairs.append(Pair(session_id, marker, node_a.base_url, watchers[index]))
+            else:
+                marker = issuer.issue(f"p-{session_id}", 7200).token
+                pairs.append(Pair(session_id, marker, node_b.base_url, clients[index]))
+        latencies_ms = await measure(pairs, args.rate, args.duration_s, args.timeline)
+        for server in servers:
+            print(
+                f"  {server.base_url}: {server_side_ready(server.base_url)}",
+                file=sys.stderr,
+            )
         return {
             "nodes": args.nodes,
             "sessions": args.sessions,
@@ -240,6 +297,9 @@ def main() -> None:
     parser.add_argument("--duration-s", type=float, default=30.0)
     parser.add_argument("--nodes", type=int, choices=[1, 2], default=2)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--timeline", action="store_true", help="print p50 and max for every second"
+    )
     args = parser.parse_args()
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

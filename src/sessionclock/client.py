@@ -65,13 +65,18 @@ class SessionSocket:
         *,
         clock: ClientClock = wall_clock_ms,
         origin: str | None = None,
+        ping_interval_s: float | None = 20.0,
     ) -> Self:
         """Open the socket; raises websockets' InvalidStatus when it is refused."""
         url = base_url.replace("http", "ws", 1).rstrip("/")
         address = f"{url}/api/sessions/{quote(session_id)}/ws?access_token={token}"
         headers = {"Origin": origin} if origin else None
         connection = await connect(
-            address, additional_headers=headers, open_timeout=10, max_size=2**20
+            address,
+            additional_headers=headers,
+            open_timeout=10,
+            max_size=2**20,
+            ping_interval=ping_interval_s,
         )
         return cls(connection, clock)
 

@@ -119,6 +119,7 @@ async def open_runtime(
                 scheduler.track(message.session)
 
         bus.subscribe(track)
+        bus.on_reconnect(scheduler.reload)
         hub = Hub(
             service,
             bus,

@@ -31,6 +31,11 @@ from sessionclock.service.sessions import SessionService
 
 log = structlog.get_logger(__name__)
 
+# With the bus up, how often the hub still checks every version against the database.
+_CONNECTED_RESYNC_S = 60.0
+# How many connections one presence round trip renews; the loop breathes between.
+_PRESENCE_CHUNK = 250
+
 
 class CloseCode(IntEnum):
     """WebSocket close codes this service uses (RFC 6455 and the 4000 range)."""
@@ -112,6 +117,7 @@ class Hub:
         self._by_session: dict[str, set[Connection]] = {}
         self._online: dict[str, dict[Role, bool]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._last_resync_s = 0.0
 
     @property
     def connection_count(self) -> int:
@@ -221,7 +227,8 @@ class Hub:
         self._bus.on_reconnect(self._on_reconnect)
         self._tasks = [
             asyncio.create_task(
-                self._every(self._sync_interval_s, self.resync), name="hub-resync"
+                self._every(self._sync_interval_s, self._resync_if_needed),
+                name="hub-resync",
             ),
             asyncio.create_task(
                 self._every(PRESENCE_REFRESH_S, self._refresh_presence),
@@ -237,6 +244,16 @@ class Hub:
                 await task
         for connection in list(self.connections()):
             connection.close(CloseCode.GOING_AWAY)
+
+    async def _resync_if_needed(self) -> None:
+        """Read the database every sync interval while the bus is away, and every
+        `_CONNECTED_RESYNC_S` while it works: pub/sub loses nothing while it is up,
+        and reading every session every interval costs more than it finds."""
+        now_s = asyncio.get_running_loop().time()
+        if self._bus.connected and now_s - self._last_resync_s < _CONNECTED_RESYNC_S:
+            return
+        self._last_resync_s = now_s
+        await self.resync()
 
     async def _on_reconnect(self) -> None:
         await self.resync()
@@ -257,11 +274,13 @@ class Hub:
                 log.exception("hub.maintenance_failed", node=self._node)
 
     async def _refresh_presence(self) -> None:
-        await self._presence.refresh(c.entry for c in self.connections())
+        entries = [c.entry for c in self.connections()]
+        for start in range(0, len(entries), _PRESENCE_CHUNK):
+            await self._presence.refresh(entries[start : start + _PRESENCE_CHUNK])
         # A node that died leaves entries that expire; tell who is still here.
         session_ids = list(self._by_session)
-        for start in range(0, len(session_ids), 500):
-            chunk = session_ids[start : start + 500]
+        for start in range(0, len(session_ids), _PRESENCE_CHUNK):
+            chunk = session_ids[start : start + _PRESENCE_CHUNK]
             for session_id, online in (await self._presence.online_many(chunk)).items():
                 if online != self._online.get(session_id):
                     await self._announce_presence(session_id, online)

@@ -44,6 +44,7 @@ class Scheduler:
         self._cleanup_interval_s = cleanup_interval_s
         # Load sessions whose lobby opens before the sweep after next.
         self._horizon_ms = int(sweep_interval_s * 3 * 1000) + 60_000
+        self._loaded_until_ms: int | None = None
         self._queue = DeadlineQueue()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -85,11 +86,26 @@ class Scheduler:
         return len(due)
 
     async def sweep(self) -> None:
-        """Apply what was missed, then load the deadlines of the coming horizon."""
+        """Apply what was missed, then load the deadlines of the coming horizon.
+
+        Only sessions whose lobby enters the horizon since the last sweep are read:
+        the others are tracked already, and the bus tells of every change to them.
+        `reload()` (at start, and when the bus comes back) reads them all again.
+        """
         await self._service.sweep()
         horizon_ms = self._clock.now_ms() + self._horizon_ms
-        for session in await self._service.repository.live_before(horizon_ms):
+        loaded = await self._service.repository.live_before(
+            horizon_ms, after_ms=self._loaded_until_ms
+        )
+        for session in loaded:
             self.track(session)
+        self._loaded_until_ms = horizon_ms
+
+    async def reload(self) -> None:
+        """Read the whole horizon again (the bus came back); only once started."""
+        self._loaded_until_ms = None
+        if self._tasks:
+            await self.sweep()
 
     async def start(self) -> None:
         await self.sweep()

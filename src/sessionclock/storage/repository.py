@@ -179,12 +179,16 @@ class SessionRepository:
             rows = (await connection.execute(query)).all()
         return [_session(row) for row in rows]
 
-    async def live_before(self, lobby_opens_before_ms: int) -> list[Session]:
-        """Live sessions whose lobby opens before a moment: the scheduler's horizon."""
+    async def live_before(
+        self, lobby_opens_before_ms: int, after_ms: int | None = None
+    ) -> list[Session]:
+        """Live sessions whose lobby opens before a moment (and after another)."""
         query = select(sessions).where(
             sessions.c.status.in_(_LIVE),
             sessions.c.lobby_opens_at_ms <= lobby_opens_before_ms,
         )
+        if after_ms is not None:
+            query = query.where(sessions.c.lobby_opens_at_ms > after_ms)
         async with self._single.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [_session(row) for row in rows]

@@ -137,7 +137,8 @@ def _booking(body: BookingIn, runtime: Runtime) -> Booking:
 async def _snapshot(
     runtime: Runtime, session: Session, status_code: int = 200
 ) -> JSONResponse:
-    online = await runtime.presence.online(session.id)
+    # The hub knows who is online for sessions it holds connections of.
+    online = runtime.hub.online(session.id) or await runtime.presence.online(session.id)
     return JSONResponse(
         snapshot(session, runtime.clock.now_ms(), online), status_code=status_code
     )
