@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from urllib.parse import quote
 
@@ -249,9 +249,11 @@ def _print_demo(runtime: Runtime, session: Session, base_url: str) -> None:
     print("\n".join(lines), flush=True)
 
 
-def _with_runtime(settings: Settings, work: object) -> None:
+def _with_runtime(
+    settings: Settings, work: Callable[[Runtime], Awaitable[None]]
+) -> None:
     async def run() -> None:
         async with open_runtime(settings, run_scheduler=False) as runtime:
-            await work(runtime)  # type: ignore[operator]
+            await work(runtime)
 
     asyncio.run(run())

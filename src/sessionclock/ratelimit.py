@@ -29,6 +29,7 @@ class RateLimiter:
                 "async+" + redis_url,
                 implementation="redispy",
                 key_prefix=f"{REDIS_PREFIX}:ratelimit",
+                # limits types its options as scalars; redis-py takes a pool here.
                 connection_pool=redis.connection_pool,  # type: ignore[arg-type]
             )
         else:

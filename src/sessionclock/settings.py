@@ -162,6 +162,7 @@ def load_settings(**overrides: object) -> Settings:
     that sign-in links keep working across restarts.
     """
     try:
+        # Field names as keywords; pydantic checks each value at run time.
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValueError as error:
         raise ConfigError(f"invalid settings: {error}") from None

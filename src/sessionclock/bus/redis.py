@@ -107,6 +107,7 @@ class RedisBus:
                 self._connected = False
             finally:
                 with contextlib.suppress(Exception):
+                    # redis-py leaves PubSub.aclose unannotated.
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             if not self._stopping:
                 await asyncio.sleep(retry_s)
