@@ -97,7 +97,7 @@ def test_production_without_secrets_refuses_to_start(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_prints_working_links_and_serves(tmp_path: Path) -> None:
-    """`demo` serves, and each printed link shows that participant's session."""
+    """`demo` serves, and each printed link signs its participant in to the session."""
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCLOCK_")}
     clean.pop("DATABASE_URL", None)
@@ -120,7 +120,7 @@ def test_demo_prints_working_links_and_serves(tmp_path: Path) -> None:
                 links[match.group(1)] = match.group(2)
         assert set(links) == {"client", "companion"}
 
-        snapshots = {role: _get_when_up(link) for role, link in links.items()}
+        snapshots = {role: _sign_in(link) for role, link in links.items()}
         assert snapshots["client"]["id"] == snapshots["companion"]["id"]
         assert snapshots["client"]["status"] == "scheduled"
         opens_in_ms = _ms_until(str(snapshots["client"]["lobby_opens_at"]))
@@ -132,14 +132,23 @@ def test_demo_prints_working_links_and_serves(tmp_path: Path) -> None:
             process.stdout.close()
 
 
-def _get_when_up(url: str) -> dict[str, object]:
+def _sign_in(link: str) -> dict[str, object]:
+    """Open a sign-in link like a browser; return the session as that participant."""
     deadline = time.monotonic() + 30
     while True:
         try:
-            response = httpx.get(url, timeout=2)
-            response.raise_for_status()
-            body: dict[str, object] = response.json()
-            return body
+            with httpx.Client(timeout=2, follow_redirects=True) as client:
+                page = client.get(link)
+                page.raise_for_status()
+                assert "access_token" not in str(page.url)
+                assert "<session-lobby" in page.text
+                session_id = page.url.path.rsplit("/", 1)[1]
+                response = client.get(
+                    page.url.copy_with(path=f"/api/sessions/{session_id}", query=None)
+                )
+                response.raise_for_status()
+                body: dict[str, object] = response.json()
+                return body
         except httpx.HTTPError:
             if time.monotonic() > deadline:
                 raise

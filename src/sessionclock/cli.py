@@ -232,15 +232,17 @@ def _print_demo(runtime: Runtime, session: Session, base_url: str) -> None:
         f"  lobby      opens {to_iso(session.lobby_opens_at_ms)}",
         f"  call       {to_iso(session.starts_at_ms)} to {to_iso(session.ends_at_ms)}",
         "",
-        "Sign-in links (each shows that participant's live snapshot):",
+        "Sign-in links (open each in its own browser or private window):",
     ]
     for user_id, role in ((DEMO_CLIENT, "client"), (DEMO_COMPANION, "companion")):
         token = quote(runtime.issuer.issue(user_id, 86_400).token)
-        link = f"{base_url}/api/sessions/{session.id}/ready?access_token={token}"
+        link = f"{base_url}/sessions/{session.id}?access_token={token}"
         lines.append(f"  {role:<10} {link}")
     lines += [
         "",
-        "Mark a participant ready once the lobby is open:",
+        f"Their sessions: {base_url}/ (the lobby opens there on its own)",
+        f"Debug controls: {base_url}/debug",
+        "Or mark a participant ready through the API once the lobby is open:",
         f"  curl -X POST -H 'Content-Type: application/json' -d '{{\"ready\": true}}' "
         f"'{base_url}/api/sessions/{session.id}/ready?access_token=<its token>'",
         f"API reference: {base_url}/docs",

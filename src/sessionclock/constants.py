@@ -50,3 +50,16 @@ WS_OUTBOX_FRAMES = 64
 PRESENCE_REFRESH_S = 10.0
 PRESENCE_TTL_S = 30.0
 SSE_KEEPALIVE_S = 15.0
+
+# Pages: the cookie a sign-in link trades its token for, and the chosen language.
+PAGE_TOKEN_COOKIE = "sessionclock_token"  # noqa: S105
+LANGUAGE_COOKIE = "sessionclock_lang"
+LANGUAGES = ("en", "es")
+DEFAULT_LANGUAGE = "en"
+
+# What a browser may report to the server's log, and how often.
+CLIENT_LOG_MAX_CHARS = 2000
+CLIENT_LOG_RATE = "30/minute"
+
+# Redis hash where each node reports its open connections for the debug page.
+REDIS_NODES_KEY = f"{REDIS_PREFIX}:nodes"

@@ -36,6 +36,12 @@ class IssuedToken:
     expires_at_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    user_id: str
+    expires_at_ms: int
+
+
 def same_secret(given: str, expected: str) -> bool:
     """Compare two secrets in time that does not depend on where they differ."""
     return hmac.compare_digest(given.encode(), expected.encode())
@@ -64,6 +70,10 @@ class TokenIssuer:
 
     def verify(self, token: str) -> str:
         """The user a token names; raises InvalidCredentials for anything else."""
+        return self.check(token).user_id
+
+    def check(self, token: str) -> VerifiedToken:
+        """The user a token names and until when; raises InvalidCredentials."""
         try:
             claims = jwt.decode(
                 token,
@@ -93,7 +103,7 @@ class TokenIssuer:
         user_id = claims["sub"]
         if not isinstance(user_id, str) or not user_id:
             raise InvalidCredentials("the token names no user")
-        return user_id
+        return VerifiedToken(user_id, expires_at_s * 1000)
 
 
 class Authenticator:

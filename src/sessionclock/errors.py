@@ -87,6 +87,15 @@ class CallAlreadyOpen(Conflict):
         self.session_id = session_id
 
 
+class LobbyTooFar(Conflict):
+    def __init__(self, session_id: str, max_lead_s: int) -> None:
+        super().__init__(
+            f"session {session_id!r} starts more than {max_lead_s} s from now; "
+            "a lobby opens at most that long before the start"
+        )
+        self.session_id = session_id
+
+
 class SessionIdTaken(Conflict):
     def __init__(self, session_id: str) -> None:
         super().__init__(

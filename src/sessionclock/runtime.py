@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sessionclock.bus import BusMessage, EventBus, InProcessBus, RedisBus
+from sessionclock.constants import CLIENT_LOG_RATE
 from sessionclock.core.clock import Clock, SystemClock
 from sessionclock.credentials import Authenticator, TokenIssuer
 from sessionclock.metrics import Metrics
@@ -42,6 +43,7 @@ class Runtime:
     issuer: TokenIssuer
     authenticator: Authenticator
     cleanup_limiter: RateLimiter
+    client_log_limiter: RateLimiter
     metrics: Metrics
     redis: Redis | None
     hub: Hub
@@ -146,6 +148,7 @@ async def open_runtime(
             cleanup_limiter=RateLimiter(
                 settings.cleanup_rate_limit, settings.redis_url, redis
             ),
+            client_log_limiter=RateLimiter(CLIENT_LOG_RATE, settings.redis_url, redis),
             metrics=metrics,
             redis=redis,
             hub=hub,

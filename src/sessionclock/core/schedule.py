@@ -91,6 +91,15 @@ class DeadlineQueue:
         self._drop_stale()
         return self._heap[0][0] if self._heap else None
 
+    def upcoming(self, limit: int) -> list[Deadline]:
+        """The next `limit` deadlines still to fire, earliest first; nothing moves."""
+        live = (
+            entry
+            for entry in self._heap
+            if self._versions.get(entry[2].session_id) == entry[3]
+        )
+        return [entry[2] for entry in heapq.nsmallest(limit, live)]
+
     def pop_due(self, now_ms: int) -> list[Deadline]:
         """Remove and return every deadline at or before `now_ms`."""
         due: list[Deadline] = []

@@ -7,13 +7,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from sessionclock import __version__
 from sessionclock.core.clock import Clock
 from sessionclock.http.errors import install_error_handlers
 from sessionclock.http.middleware import BodyLimit, RequestTiming
-from sessionclock.http.routes import cleanup, ops, participants, realtime, sessions
+from sessionclock.http.routes import (
+    cleanup,
+    client_logs,
+    debug,
+    ops,
+    pages,
+    participants,
+    realtime,
+    sessions,
+)
 from sessionclock.runtime import open_runtime
 from sessionclock.settings import Settings
 
@@ -53,7 +63,20 @@ def create_app(
     app.include_router(participants.router)
     app.include_router(realtime.router)
     app.include_router(ops.router)
+    app.include_router(client_logs.router)
+    app.include_router(pages.router)
+    if settings.env == "development":
+        app.include_router(debug.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if settings.allowed_origins:
+        # A lobby embedded in a platform's own pages calls the API from there.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.allowed_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
     app.add_middleware(RequestTiming)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -10,8 +10,14 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Request
-from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import (
+    APIKeyCookie,
+    APIKeyQuery,
+    HTTPAuthorizationCredentials,
+    HTTPBearer,
+)
 
+from sessionclock.constants import PAGE_TOKEN_COOKIE
 from sessionclock.credentials import Kind, Principal
 from sessionclock.errors import Forbidden
 from sessionclock.runtime import Runtime
@@ -25,6 +31,11 @@ _query = APIKeyQuery(
     name="access_token",
     auto_error=False,
     description="a participant token, where a browser cannot set headers",
+)
+_cookie = APIKeyCookie(
+    name=PAGE_TOKEN_COOKIE,
+    auto_error=False,
+    description="the participant token a sign-in link left in the browser",
 )
 
 
@@ -49,13 +60,15 @@ async def get_principal(
     runtime: RuntimeDep,
     header: HeaderBearerDep,
     query: Annotated[str | None, Depends(_query)],
+    cookie: Annotated[str | None, Depends(_cookie)],
 ) -> Principal:
     if header is not None:
         principal = runtime.authenticator.authenticate(header)
     else:
-        # Addresses end up in proxy logs and browser history: only a participant's
-        # own short-lived token may travel there, never the platform key.
-        principal = runtime.authenticator.authenticate_participant(query)
+        # Addresses end up in proxy logs and browser history, cookies come from a
+        # sign-in link: only a participant's own token may travel there, never the
+        # platform key.
+        principal = runtime.authenticator.authenticate_participant(query or cookie)
     log.debug(
         "credentials.accepted", kind=principal.kind.value, user_id=principal.user_id
     )

@@ -149,6 +149,10 @@ class ErrorOut(BaseModel):
     detail: str
 
 
+class MeOut(BaseModel):
+    user_id: str
+
+
 def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI `responses` entry for the errors a route can answer."""
     return {status: {"model": ErrorOut} for status in status_codes}

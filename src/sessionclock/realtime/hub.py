@@ -26,7 +26,7 @@ from sessionclock.constants import PRESENCE_REFRESH_S, WS_OUTBOX_FRAMES
 from sessionclock.core.session import Role, Session, snapshot
 from sessionclock.errors import SessionNotFound
 from sessionclock.metrics import Metrics
-from sessionclock.realtime.presence import Entry, Presence
+from sessionclock.realtime.presence import Entry, NodeReport, Presence
 from sessionclock.service.sessions import SessionService
 
 log = structlog.get_logger(__name__)
@@ -126,6 +126,15 @@ class Hub:
     @property
     def session_count(self) -> int:
         return len(self._by_session)
+
+    def report(self) -> NodeReport:
+        """This node's connections now, as the debug page shows them."""
+        return NodeReport(
+            self._node,
+            self.connection_count,
+            self.session_count,
+            self._service.clock.now_ms(),
+        )
 
     def connections(self) -> Iterator[Connection]:
         for connections in self._by_session.values():
@@ -274,6 +283,7 @@ class Hub:
                 log.exception("hub.maintenance_failed", node=self._node)
 
     async def _refresh_presence(self) -> None:
+        await self._presence.report_node(self.report())
         entries = [c.entry for c in self.connections()]
         for start in range(0, len(entries), _PRESENCE_CHUNK):
             await self._presence.refresh(entries[start : start + _PRESENCE_CHUNK])

@@ -8,13 +8,19 @@ of a node that died stop counting `PRESENCE_TTL_S` later, without anybody cleani
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import structlog
 from redis.asyncio import Redis
 
-from sessionclock.constants import PRESENCE_TTL_S, REDIS_PRESENCE_PREFIX
+from sessionclock.constants import (
+    PRESENCE_TTL_S,
+    REDIS_NODES_KEY,
+    REDIS_PRESENCE_PREFIX,
+)
 from sessionclock.core.clock import Clock
 from sessionclock.core.session import Role
 
@@ -22,6 +28,16 @@ log = structlog.get_logger(__name__)
 
 Entry = tuple[str, Role, str]
 """A live connection: (session id, role, connection id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeReport:
+    """What one node said of itself at its last presence refresh."""
+
+    node: str
+    connections: int
+    sessions: int
+    reported_at_ms: int
 
 
 class Presence(Protocol):
@@ -37,12 +53,17 @@ class Presence(Protocol):
 
     async def refresh(self, entries: Iterable[Entry]) -> None: ...
 
+    async def report_node(self, report: NodeReport) -> None: ...
+
+    async def nodes(self) -> list[NodeReport]: ...
+
 
 class LocalPresence:
     """Presence for one node: the connections this process holds."""
 
     def __init__(self) -> None:
         self._connections: dict[str, dict[str, Role]] = {}
+        self._report: NodeReport | None = None
 
     async def join(self, entry: Entry) -> None:
         session_id, role, connection_id = entry
@@ -66,6 +87,12 @@ class LocalPresence:
 
     async def refresh(self, entries: Iterable[Entry]) -> None:
         return None
+
+    async def report_node(self, report: NodeReport) -> None:
+        self._report = report
+
+    async def nodes(self) -> list[NodeReport]:
+        return [] if self._report is None else [self._report]
 
 
 class RedisPresence:
@@ -137,6 +164,36 @@ class RedisPresence:
             await pipeline.execute()
         except Exception as error:
             log.warning("presence.unavailable", entries=count, error=str(error))
+
+    async def report_node(self, report: NodeReport) -> None:
+        await self._local.report_node(report)
+        try:
+            await self._redis.hset(
+                REDIS_NODES_KEY, report.node, json.dumps(asdict(report))
+            )
+        except Exception as error:
+            log.warning("presence.unavailable", node=report.node, error=str(error))
+
+    async def nodes(self) -> list[NodeReport]:
+        """Every node that reported within the presence expiry; this one at least."""
+        try:
+            fields = await self._redis.hgetall(REDIS_NODES_KEY)
+        except Exception as error:
+            log.warning("presence.unavailable", error=str(error))
+            return await self._local.nodes()
+        oldest_ms = self._clock.now_ms() - int(PRESENCE_TTL_S * 1000)
+        reports = [NodeReport(**json.loads(raw)) for raw in fields.values()]
+        gone = [report.node for report in reports if report.reported_at_ms < oldest_ms]
+        if gone:
+            # Nobody else removes a dead node's line; the first reader does.
+            try:
+                await self._redis.hdel(REDIS_NODES_KEY, *gone)
+            except Exception as error:
+                log.warning("presence.unavailable", error=str(error))
+        return sorted(
+            (report for report in reports if report.reported_at_ms >= oldest_ms),
+            key=lambda report: report.node,
+        )
 
     def _field(self, role: Role, connection_id: str) -> str:
         return f"{role.value}|{self._node}|{connection_id}"

@@ -14,7 +14,7 @@ import contextlib
 
 import structlog
 
-from sessionclock.core.schedule import DeadlineKind, DeadlineQueue
+from sessionclock.core.schedule import Deadline, DeadlineKind, DeadlineQueue
 from sessionclock.core.session import Session
 from sessionclock.metrics import Metrics
 from sessionclock.service.sessions import SessionService
@@ -58,6 +58,10 @@ class Scheduler:
 
     def next_deadline_ms(self) -> int | None:
         return self._queue.next_at_ms()
+
+    def upcoming(self, limit: int = 10) -> list[Deadline]:
+        """The next deadlines this node will act on, earliest first."""
+        return self._queue.upcoming(limit)
 
     @property
     def tracked(self) -> int:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import structlog
 
 from sessionclock.bus.base import BusMessage, EventBus
-from sessionclock.constants import MAX_CHANGE_ATTEMPTS
+from sessionclock.constants import MAX_CHANGE_ATTEMPTS, MAX_LOBBY_LEAD_S
 from sessionclock.core import machine
 from sessionclock.core.clock import Clock
 from sessionclock.core.machine import Change, Event
@@ -21,7 +21,12 @@ from sessionclock.core.session import (
     Status,
     Timing,
 )
-from sessionclock.errors import ContentionError, SessionIdTaken, SessionNotFound
+from sessionclock.errors import (
+    ContentionError,
+    LobbyTooFar,
+    SessionIdTaken,
+    SessionNotFound,
+)
 from sessionclock.metrics import Metrics
 from sessionclock.storage.repository import CleanupRun, SessionRepository
 
@@ -87,6 +92,26 @@ class SessionService:
             session_id, lambda s, now: machine.rebook(s, booking, now, self.timing)
         )
         return updated, False
+
+    async def open_lobby_now(self, session_id: str) -> Session:
+        """Open a session's lobby at once by stretching its lead (debug controls)."""
+        session = await self.get(session_id)
+        now_ms = self.clock.now_ms()
+        if session.is_terminal or now_ms >= session.lobby_opens_at_ms:
+            return session
+        lead_s = -(-(session.starts_at_ms - now_ms) // 1000)
+        if lead_s > MAX_LOBBY_LEAD_S:
+            raise LobbyTooFar(session_id, MAX_LOBBY_LEAD_S)
+        booking = Booking(
+            client_id=session.client_id,
+            companion_id=session.companion_id,
+            starts_at_ms=session.starts_at_ms,
+            ends_at_ms=session.ends_at_ms,
+            lobby_lead_s=lead_s,
+            booking_status=session.booking_status,
+        )
+        updated, _created = await self.upsert(session_id, booking)
+        return updated
 
     async def get(self, session_id: str) -> Session:
         """The session as it stands now; time's transitions are written on the way."""

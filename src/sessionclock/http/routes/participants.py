@@ -12,6 +12,7 @@ from sessionclock.core.clock import to_iso
 from sessionclock.core.session import snapshot
 from sessionclock.http.deps import ParticipantDep, PlatformDep, RuntimeDep
 from sessionclock.http.schemas import (
+    MeOut,
     SessionListOut,
     TimeOut,
     TokenIn,
@@ -52,6 +53,13 @@ async def my_sessions(
             "server_time_ms": now_ms,
         }
     )
+
+
+@router.get("/me", response_model=MeOut, responses=_ERRORS, tags=["me"])
+async def me(participant: ParticipantDep) -> MeOut:
+    """Who the caller's token names: what an embedded lobby needs to find its role."""
+    assert participant.user_id is not None
+    return MeOut(user_id=participant.user_id)
 
 
 @router.post("/tokens", response_model=TokenOut, responses=_ERRORS, tags=["tokens"])

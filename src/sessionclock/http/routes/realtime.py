@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from sessionclock.constants import (
+    PAGE_TOKEN_COOKIE,
     SESSION_ID_PATTERN,
     SSE_KEEPALIVE_S,
     WS_MAX_BAD_FRAMES,
@@ -210,7 +211,9 @@ def _socket_principal(websocket: WebSocket, runtime: Runtime) -> Principal:
     if scheme.lower() == "bearer" and credentials:
         principal = runtime.authenticator.authenticate(credentials.strip())
     else:
-        token = websocket.query_params.get("access_token")
+        token = websocket.query_params.get("access_token") or websocket.cookies.get(
+            PAGE_TOKEN_COOKIE
+        )
         principal = runtime.authenticator.authenticate_participant(token)
     if principal.kind is not Kind.PARTICIPANT:
         raise Forbidden("a session socket", "a participant token naming the caller")

@@ -3,7 +3,7 @@
 // A plain ES module, served by sessionclock at /static/sessionclock.js; no build step.
 //
 //   import { SessionClient, formatRemaining } from "/static/sessionclock.js";
-//   const client = new SessionClient({ sessionId, token });
+//   const client = new SessionClient({ sessionId, token });  // token: see below
 //   client.addEventListener("snapshot", () => render(client.snapshot));
 //   client.start();
 //   setInterval(() => show(formatRemaining(client.remainingMs())), 250);
@@ -13,6 +13,9 @@
 // countdown runs on the server's clock: the offset is estimated from `time`
 // exchanges (the fastest round trips win), and time passes by `performance.now()`,
 // so changing the computer's clock does not move the countdown.
+//
+// `token` is a participant token. On sessionclock's own pages leave it out: the
+// sign-in link left an HttpOnly cookie that the browser sends by itself.
 
 /** The offset of the server's clock from ours, from recent exchanges. */
 export class OffsetEstimator {
@@ -71,7 +74,8 @@ export function formatRemaining(remainingMs) {
  * Events (all plain `Event`s; read the state from the client):
  * - `snapshot`: `client.snapshot` changed (a newer version, or who is online).
  * - `warning`: `client.lastWarning` is `{remaining_s}`.
- * - `transport`: `client.transport` is now "websocket", "sse", "polling" or "closed".
+ * - `transport`: `client.transport` is now "websocket", "sse", "polling",
+ *   "reconnecting" (a live socket dropped; another is on its way) or "closed".
  * - `clock`: `client.offsetMs` changed.
  * - `failure`: `client.lastError` says what went wrong (a refused token, say).
  */
@@ -195,7 +199,7 @@ export class SessionClient extends EventTarget {
     if (this._stopped || this._socket) return;
     const url = new URL(`${this.baseUrl}/api/sessions/${this.sessionId}/ws`, globalThis.location?.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    url.searchParams.set("access_token", this.token);
+    if (this.token) url.searchParams.set("access_token", this.token);
     let opened = false;
     let socket;
     const connectingSince = this.now();
@@ -234,6 +238,7 @@ export class SessionClient extends EventTarget {
         return;
       }
       this.log("websocket closed", event.code);
+      this._setTransport("reconnecting");
       this._later(this._nextRetryMs(), () => this._connectSocket());
     };
   }
@@ -244,7 +249,8 @@ export class SessionClient extends EventTarget {
       this._startPolling();
       return;
     }
-    const url = `${this.baseUrl}/api/sessions/${this.sessionId}/events?access_token=${encodeURIComponent(this.token)}`;
+    let url = `${this.baseUrl}/api/sessions/${this.sessionId}/events`;
+    if (this.token) url += `?access_token=${encodeURIComponent(this.token)}`;
     const stream = new EventSource(url);
     this._stream = stream;
     let opened = false;
@@ -339,7 +345,8 @@ export class SessionClient extends EventTarget {
   }
 
   _fetch(path, options) {
-    const headers = { ...(options.headers ?? {}), Authorization: `Bearer ${this.token}` };
+    const headers = { ...(options.headers ?? {}) };
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
     return fetch(`${this.baseUrl}${path}`, { ...options, headers, cache: "no-store" });
   }
 

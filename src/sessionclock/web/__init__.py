@@ -1,0 +1,1 @@
+"""What participants see: the page shell, the string catalogues, static files."""
