@@ -147,6 +147,7 @@ export class SessionLobby extends HTMLElement {
     root.querySelector('[data-action="ready"]').addEventListener("click", () => this._toggleReady());
     root.querySelector('[data-action="join"]').addEventListener("click", () => this._openCall());
     root.querySelector('[data-action="close"]')?.addEventListener("click", () => this.close());
+    root.querySelector("dialog")?.addEventListener("keydown", (event) => this._keepFocusInside(event));
     root.querySelector("dialog")?.addEventListener("close", () => {
       this._rememberClosed();
       this.log.info("lobby.closed", {});
@@ -394,6 +395,25 @@ export class SessionLobby extends HTMLElement {
 
   _openCall() {
     this.dispatchEvent(new CustomEvent("call-open", { detail: { session: this.snapshot, closed: false, asked: true } }));
+  }
+
+  /** Tab from the last control goes to the first, Shift+Tab the other way round. */
+  _keepFocusInside(event) {
+    if (event.key !== "Tab") return;
+    const controls = [...this.shadowRoot.querySelectorAll("button, a[href], input, [tabindex='0']")].filter(
+      (control) => !control.disabled && control.offsetParent !== null,
+    );
+    if (!controls.length) return;
+    const first = controls[0];
+    const last = controls[controls.length - 1];
+    const current = this.shadowRoot.activeElement;
+    if (event.shiftKey && (current === first || !controls.includes(current))) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (current === last || !controls.includes(current))) {
+      event.preventDefault();
+      first.focus();
+    }
   }
 
   _rememberClosed() {
