@@ -29,14 +29,22 @@ export async function loadCatalogue(lang) {
   return new Translator(lang, cache.get(lang));
 }
 
+/** The browser's own locale when it speaks `lang`, else `lang` itself. */
+function formatLocale(lang) {
+  const own = (globalThis.navigator?.languages ?? []).find((tag) => tag.toLowerCase().split("-")[0] === lang);
+  return own ?? lang;
+}
+
 /** Strings and formats of one language. A key that is missing shows as ⟦key⟧. */
 export class Translator {
   constructor(lang, strings) {
     this.lang = lang;
     this.strings = strings;
     this.plurals = new Intl.PluralRules(lang);
-    this.timeFormat = new Intl.DateTimeFormat(lang, { hour: "numeric", minute: "2-digit" });
-    this.dayFormat = new Intl.DateTimeFormat(lang, {
+    // Times read as the reader's own variant does (en-GB says 21:45, en-US 9:45 PM).
+    const locale = formatLocale(lang);
+    this.timeFormat = new Intl.DateTimeFormat(locale, { hour: "numeric", minute: "2-digit" });
+    this.dayFormat = new Intl.DateTimeFormat(locale, {
       weekday: "long",
       day: "numeric",
       month: "long",
