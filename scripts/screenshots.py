@@ -19,8 +19,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.web.conftest import CHROMIUM, LiveServer  # noqa: E402
 from tests.helpers import ServerProcess, server_env  # noqa: E402
+from tests.web.conftest import CHROMIUM, LiveServer  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 SIZES = {"desktop": (1280, 860), "phone": (390, 844)}
