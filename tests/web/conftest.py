@@ -53,6 +53,28 @@ SKEW_SCRIPT = """
 """
 
 
+# Notifications and sounds are recorded in the page instead of shown and played.
+NOTIFICATION_SCRIPT = """
+(() => {
+  globalThis.__shown = [];
+  globalThis.Notification = class {
+    static permission = "granted";
+    static requestPermission = async () => "granted";
+    constructor(title, options) {
+      globalThis.__shown.push({ title, body: options?.body });
+    }
+  };
+  const RealAudioContext = globalThis.AudioContext;
+  globalThis.AudioContext = class extends RealAudioContext {
+    constructor(...args) {
+      super(...args);
+      globalThis.__shown.push({ sound: true });
+    }
+  };
+})();
+"""
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
@@ -155,7 +177,13 @@ class Participants:
         self.errors: list[str] = []
 
     def open(
-        self, url: str, *, locale: str = "en-US", skew_ms: int = 0, width: int = 1280
+        self,
+        url: str,
+        *,
+        locale: str = "en-US",
+        skew_ms: int = 0,
+        width: int = 1280,
+        notifications: bool = False,
     ) -> Page:
         context = self._browser.new_context(
             locale=locale, viewport={"width": width, "height": 900}
@@ -163,6 +191,9 @@ class Participants:
         self._contexts.append(context)
         if skew_ms:
             context.add_init_script(SKEW_SCRIPT % skew_ms)
+        if notifications:
+            context.grant_permissions(["notifications"])
+            context.add_init_script(NOTIFICATION_SCRIPT)
         page = context.new_page()
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on("console", self._console)

@@ -46,9 +46,12 @@ def _both_open_home(
 def test_lobby_opens_on_its_own_on_home(
     live_server: LiveServer, participants: Participants
 ) -> None:
-    """Both home pages open the lobby dialog when the server says the lobby opened."""
+    """Both home pages open the lobby dialog when the lobby opens, with a notice."""
     session = live_server.create_session("web-opens", starts_in_s=64, lobby_lead_s=60)
-    client, companion = _both_open_home(live_server, participants, session)
+    client = participants.open(
+        live_server.link(session, "client", "/"), notifications=True
+    )
+    companion = participants.open(live_server.link(session, "companion", "/"))
 
     for page in (client, companion):
         expect(page.locator(".session-item")).to_have_count(1)
@@ -58,6 +61,12 @@ def test_lobby_opens_on_its_own_on_home(
         expect(dialog).to_be_visible(timeout=OPENS_WITHIN_MS)
         expect(dialog.get_by_role("timer")).to_have_text("1:00", timeout=3000)
         expect(page.get_by_role("button", name="I'm ready")).to_be_focused()
+    shown = client.evaluate("() => globalThis.__shown")
+    assert {"sound": True} in shown
+    assert {
+        "title": "Your session starts in 1 minute",
+        "body": "The lobby is open: say you are ready when you are.",
+    } in shown
     assert not participants.errors
 
 

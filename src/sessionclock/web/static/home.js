@@ -99,7 +99,7 @@ function announceLobby(snapshot) {
   chime();
   if (!snapshot || !("Notification" in globalThis) || Notification.permission !== "granted") return;
   const minutes = Math.ceil((Date.parse(snapshot.starts_at) - Date.now()) / 60_000);
-  const title = minutes > 0 ? t("notification.title", { minutes }) : t("notification.title_now");
+  const title = minutes > 0 ? t("notification.title", { count: minutes }) : t("notification.title_now");
   try {
     new Notification(title, { body: t("notification.body"), tag: `sessionclock-${snapshot.id}` });
   } catch (error) {
