@@ -100,6 +100,26 @@ class SessionSocket:
     async def mark_ready(self, ready: bool = True) -> None:
         await self.send({"type": "ready", "ready": ready})
 
+    async def join_call(self, peer_id: str) -> None:
+        """Join the built-in call as the peer `peer_id` (the session must be ready)."""
+        await self.send({"type": "call", "action": "join", "peer_id": peer_id})
+
+    async def leave_call(self) -> None:
+        await self.send({"type": "call", "action": "leave"})
+
+    async def signal(self, data: dict[str, Any]) -> None:
+        """Send WebRTC signalling (a description or a candidate) to the other."""
+        await self.send({"type": "signal", "data": data})
+
+    async def next_of(self, kind: str, timeout_s: float = 10) -> dict[str, Any]:
+        """The next frame of one type; frames of other types are skipped."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            left_s = deadline - asyncio.get_running_loop().time()
+            received = await self.next_frame(max(left_s, 0.001))
+            if received["type"] == kind:
+                return received
+
     async def next_frame(self, timeout_s: float = 10) -> dict[str, Any]:
         """The next frame other than a `time` reply."""
         return await asyncio.wait_for(self._frames.get(), timeout_s)

@@ -35,6 +35,7 @@ METRIC_CLEANUP_RUNS = "sessionclock_cleanup_runs_total"
 METRIC_CLEANUP_ROWS = "sessionclock_cleanup_rows_total"
 METRIC_SCHEDULER_SESSIONS = "sessionclock_scheduler_sessions"
 METRIC_CONNECTIONS = "sessionclock_connections"
+METRIC_CALL_EVENTS = "sessionclock_call_events_total"
 
 # Redis names: one pub/sub channel for every session's news, one hash per session
 # for presence, a key per rate limit.
@@ -44,7 +45,8 @@ REDIS_PRESENCE_PREFIX = f"{REDIS_PREFIX}:presence:"
 # Real time: what one connection may send, and how long presence lasts unrefreshed.
 WS_MAX_MESSAGE_BYTES = 64 * 1024
 WS_MESSAGES_PER_S = 10
-WS_MESSAGE_BURST = 30
+# A call's negotiation sends a description and a burst of ICE candidates at once.
+WS_MESSAGE_BURST = 60
 WS_MAX_BAD_FRAMES = 10
 WS_OUTBOX_FRAMES = 64
 PRESENCE_REFRESH_S = 10.0

@@ -87,6 +87,27 @@ class CallAlreadyOpen(Conflict):
         self.session_id = session_id
 
 
+class CallNotOpen(Conflict):
+    """The call is open only while the session is `ready`, until `ends_at`."""
+
+    def __init__(self, session_id: str, status: str) -> None:
+        super().__init__(
+            f"session {session_id!r} is '{status}': the call opens when both "
+            "participants are ready and closes at ends_at"
+        )
+        self.session_id = session_id
+        self.status = status
+
+
+class NotInCall(Conflict):
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"session {session_id!r}: expected a call join on this socket before "
+            "signalling"
+        )
+        self.session_id = session_id
+
+
 class LobbyTooFar(Conflict):
     def __init__(self, session_id: str, max_lead_s: int) -> None:
         super().__init__(

@@ -70,6 +70,13 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.call_events = Counter(
+            names.METRIC_CALL_EVENTS,
+            "Built-in call events on this node: joins, leaves, media reports, and "
+            "signalling relayed or refused.",
+            ["kind"],
+            registry=self.registry,
+        )
         self.scheduler_sessions = Gauge(
             names.METRIC_SCHEDULER_SESSIONS,
             "Sessions whose deadlines this node's scheduler holds in memory.",

@@ -21,11 +21,14 @@ from sessionclock.metrics import Metrics
 from sessionclock.ratelimit import RateLimiter
 from sessionclock.realtime.hub import Hub
 from sessionclock.realtime.presence import LocalPresence, Presence, RedisPresence
+from sessionclock.service.calls import CallService
 from sessionclock.service.scheduler import Scheduler
 from sessionclock.service.sessions import SessionService
 from sessionclock.settings import Settings
+from sessionclock.storage.attendance import AttendanceRepository
 from sessionclock.storage.database import create_engine, migrate
 from sessionclock.storage.repository import SessionRepository
+from sessionclock.video import BuiltinProvider, UrlTemplateProvider, VideoProvider
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +51,7 @@ class Runtime:
     redis: Redis | None
     hub: Hub
     presence: Presence
+    calls: CallService
 
     async def redis_reachable(self) -> bool | None:
         """None without Redis; otherwise whether it answers a ping."""
@@ -74,6 +78,29 @@ def _redis_client(url: str) -> Redis:
         # with its own shorter timeout.
         socket_connect_timeout=2,
         socket_timeout=5,
+    )
+
+
+def video_provider(settings: Settings) -> VideoProvider:
+    """The video provider the settings name: the built-in call, or a URL template."""
+    if settings.video_provider == "url":
+        assert settings.video_url_template is not None  # checked by Settings
+        assert settings.secret_key is not None
+        jwt_secret = settings.video_jwt_secret
+        return UrlTemplateProvider(
+            settings.video_url_template,
+            room_secret=settings.secret_key.get_secret_value(),
+            jwt_secret=None if jwt_secret is None else jwt_secret.get_secret_value(),
+            jwt_app_id=settings.video_jwt_app_id,
+            jwt_audience=settings.video_jwt_audience,
+            jwt_subject=settings.video_jwt_subject,
+        )
+    turn_secret = settings.turn_secret
+    return BuiltinProvider(
+        settings.ice_servers,
+        turn_urls=settings.turn_urls,
+        turn_secret=None if turn_secret is None else turn_secret.get_secret_value(),
+        turn_ttl_s=settings.turn_ttl_s,
     )
 
 
@@ -130,6 +157,14 @@ async def open_runtime(
             node=settings.node,
             sync_interval_s=settings.sync_interval_s,
         )
+        calls = CallService(
+            service,
+            AttendanceRepository(engine),
+            bus,
+            video_provider(settings),
+            metrics,
+            node=settings.node,
+        )
         issuer = TokenIssuer(settings.secret_key.get_secret_value(), clock)
         cron = settings.cron_secret_token
         runtime = Runtime(
@@ -153,6 +188,7 @@ async def open_runtime(
             redis=redis,
             hub=hub,
             presence=presence,
+            calls=calls,
         )
         await hub.start()
         await bus.start()

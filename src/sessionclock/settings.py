@@ -6,15 +6,22 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from limits import parse
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sessionclock.constants import DEFAULT_SQLITE_FILE, DEV_SECRETS_FILE
 from sessionclock.core.session import Timing
 from sessionclock.errors import ConfigError
+from sessionclock.video.url_template import check_template
 
 MIN_SECRET_CHARS = 32
 
@@ -65,6 +72,17 @@ class Settings(BaseSettings):
     node_name: str | None = Field(default=None, max_length=128)
     dev_secrets_file: Path = Path(DEV_SECRETS_FILE)
 
+    video_provider: Literal["builtin", "url"] = "builtin"
+    ice_servers: Annotated[tuple[dict[str, Any], ...], NoDecode] = ()
+    turn_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    turn_secret: SecretStr | None = None
+    turn_ttl_s: int = Field(default=3600, ge=60, le=86_400)
+    video_url_template: str | None = None
+    video_jwt_secret: SecretStr | None = None
+    video_jwt_app_id: str = "sessionclock"
+    video_jwt_audience: str = "jitsi"
+    video_jwt_subject: str = "*"
+
     @field_validator(
         "redis_url",
         "secret_key",
@@ -74,6 +92,9 @@ class Settings(BaseSettings):
         "strapi_api_token",
         "public_url",
         "node_name",
+        "turn_secret",
+        "video_url_template",
+        "video_jwt_secret",
         mode="before",
     )
     @classmethod
@@ -102,6 +123,57 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+        return value
+
+    @field_validator("turn_urls", mode="before")
+    @classmethod
+    def _split_turn_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(url.strip() for url in value.split(",") if url.strip())
+        if isinstance(value, tuple | list):
+            for url in value:
+                if not str(url).startswith(("turn:", "turns:")):
+                    raise ValueError(f"expected turn: or turns: URLs, got {url!r}")
+        return value
+
+    @field_validator("ice_servers", mode="before")
+    @classmethod
+    def _parse_ice_servers(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value
+            try:
+                value = json.loads(text) if text.strip() else []
+            except ValueError:
+                raise ValueError(
+                    "expected a JSON list of RTCIceServer objects such as "
+                    '[{"urls": "stun:stun.example.org:3478"}], got '
+                    f"{text[:80]!r}"
+                ) from None
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"expected a JSON list of ICE servers, got {value!r}")
+        for server in value:
+            urls = server.get("urls") if isinstance(server, dict) else None
+            listed = [urls] if isinstance(urls, str) else urls
+            if (
+                not isinstance(listed, list)
+                or not listed
+                or not all(
+                    isinstance(url, str)
+                    and url.startswith(("stun:", "turn:", "turns:"))
+                    for url in listed
+                )
+            ):
+                raise ValueError(
+                    'expected each ICE server as {"urls": "stun:…" or "turn:…", '
+                    f'"username"?, "credential"?}}, got {server!r}'
+                )
+        return tuple(value)
+
+    @field_validator("video_url_template")
+    @classmethod
+    def _valid_template(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_template(value)
         return value
 
     @field_validator("warnings_s", mode="before")
@@ -136,6 +208,14 @@ class Settings(BaseSettings):
             if value.startswith(plain):
                 return driver + value[len(plain) :]
         return value
+
+    @model_validator(mode="after")
+    def _provider_has_template(self) -> Settings:
+        if self.video_provider == "url" and not self.video_url_template:
+            raise ValueError(
+                "SESSIONCLOCK_VIDEO_PROVIDER=url needs SESSIONCLOCK_VIDEO_URL_TEMPLATE"
+            )
+        return self
 
     @property
     def is_production(self) -> bool:

@@ -15,6 +15,7 @@ from sessionclock.core.clock import Clock
 from sessionclock.http.errors import install_error_handlers
 from sessionclock.http.middleware import BodyLimit, RequestTiming
 from sessionclock.http.routes import (
+    calls,
     cleanup,
     client_logs,
     debug,
@@ -62,6 +63,7 @@ def create_app(
     app.include_router(sessions.router)
     app.include_router(participants.router)
     app.include_router(realtime.router)
+    app.include_router(calls.router)
     app.include_router(ops.router)
     app.include_router(client_logs.router)
     app.include_router(pages.router)

@@ -145,6 +145,40 @@ class CleanupStatusOut(BaseModel):
     server_time: str
 
 
+class CallOut(BaseModel):
+    """What a participant's browser needs to join the session's call."""
+
+    session_id: str
+    role: Literal["client", "companion"]
+    provider: Literal["builtin", "url"]
+    polite: bool = Field(
+        description="in the built-in call, the peer that yields when both offer "
+        "at once (perfect negotiation): the client"
+    )
+    ice_servers: list[dict[str, Any]] = Field(
+        description="RTCIceServer objects, with TURN credentials that expire no "
+        "later than ends_at"
+    )
+    url: str | None = Field(description="the page to embed, for the url provider")
+    expires_at: str
+    ends_at: str
+    server_time: str
+    server_time_ms: int
+
+
+class AttendanceOut(BaseModel):
+    """The attendance ledger of one session's call."""
+
+    session_id: str
+    call_started_at: str | None = Field(
+        description="when both participants were first in the call together"
+    )
+    call_ended_at: str | None
+    participants: dict[Literal["client", "companion"], dict[str, Any]]
+    events: list[dict[str, Any]]
+    server_time: str
+
+
 class ErrorOut(BaseModel):
     detail: str
 

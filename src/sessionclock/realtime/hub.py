@@ -23,7 +23,7 @@ import structlog
 
 from sessionclock.bus.base import BusMessage, EventBus
 from sessionclock.constants import PRESENCE_REFRESH_S, WS_OUTBOX_FRAMES
-from sessionclock.core.session import Role, Session, snapshot
+from sessionclock.core.session import Role, Session, Status, snapshot
 from sessionclock.errors import SessionNotFound
 from sessionclock.metrics import Metrics
 from sessionclock.realtime.presence import Entry, NodeReport, Presence
@@ -62,6 +62,13 @@ class Connection:
         self.version = 0
         self.outbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=WS_OUTBOX_FRAMES)
         self.close_code: CloseCode | None = None
+        # The built-in call: the peer this socket joined as, and until when.
+        self.call_peer_id: str | None = None
+        self.call_until_ms = 0
+
+    @property
+    def in_call(self) -> bool:
+        return self.call_peer_id is not None
 
     @property
     def entry(self) -> Entry:
@@ -195,6 +202,10 @@ class Hub:
                 )
             return
 
+        if message.type in ("call", "signal"):
+            self._relay(message)
+            return
+
         connections = self._by_session.get(message.session_id)
         if not connections or message.session is None:
             return
@@ -207,6 +218,23 @@ class Hub:
                 session.id,
                 frame("warning", remaining_s=remaining_s, version=session.version),
             )
+
+    def _relay(self, message: BusMessage) -> None:
+        """Hand a call message to the other participant's connections here.
+
+        Signalling goes only to sockets that joined the call; membership news
+        (`call`) to every socket of that participant, so its page knows.
+        """
+        to_role = message.data.get("to")
+        encoded = message.data.get("frame")
+        if not isinstance(encoded, str):
+            return
+        for connection in self._by_session.get(message.session_id, ()):
+            if connection.role.value != to_role or connection.kind != "websocket":
+                continue
+            if message.type == "signal" and not connection.in_call:
+                continue
+            connection.push(encoded)
 
     async def resync(self) -> int:
         """Push every snapshot the database has newer than what was sent; how many."""
@@ -311,6 +339,9 @@ class Hub:
                 # The booking now names somebody else: this user sees no more.
                 connection.close(CloseCode.NOT_A_PARTICIPANT)
                 continue
+            if session.status is not Status.READY:
+                # The call is over (or was never open): no more signalling.
+                connection.call_peer_id = None
             connection.version = session.version
             connection.push(encoded)
 

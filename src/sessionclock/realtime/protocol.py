@@ -3,6 +3,11 @@
 Client to server, one JSON object per frame:
 - `{"type": "ready", "ready": true|false}`: the same as `POST …/ready`.
 - `{"type": "time", "t0": <client clock, ms>}`: answered with the server's time.
+- `{"type": "call", "action": "join", "peer_id": "…"}`, `{"type": "call",
+  "action": "leave"}`, `{"type": "call", "action": "media", "state": "connected"
+  | "lost"}`: the built-in call's membership and what the browser sees of its media.
+- `{"type": "signal", "data": {…}}`: WebRTC signalling (a description or an ICE
+  candidate), relayed as it is to the other participant once both are in the call.
 
 Anything else gets an `error` frame that says what was expected; a connection that
 keeps sending bad frames, or too many, is closed with a documented code.
@@ -12,12 +17,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from sessionclock.errors import InvalidInput
 
-CLIENT_TYPES = ("ready", "time")
+CLIENT_TYPES = ("ready", "time", "call", "signal")
+CALL_ACTIONS = ("join", "leave", "media")
+MEDIA_STATES = ("connected", "lost")
+_PEER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +39,19 @@ class TimeFrame:
     t0: float
 
 
-ClientFrame = ReadyFrame | TimeFrame
+@dataclass(frozen=True, slots=True)
+class CallFrame:
+    action: str
+    peer_id: str | None = None
+    state: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalFrame:
+    data: dict[str, Any]
+
+
+ClientFrame = ReadyFrame | TimeFrame | CallFrame | SignalFrame
 
 
 def parse_client_frame(text: str) -> ClientFrame:
@@ -57,7 +78,33 @@ def parse_client_frame(text: str) -> ClientFrame:
         ):
             raise InvalidInput("t0", "the client's clock in milliseconds", t0)
         return TimeFrame(float(t0))
+    if kind == "call":
+        return _call_frame(fields)
+    if kind == "signal":
+        data = fields.get("data")
+        if not isinstance(data, dict) or not data:
+            raise InvalidInput(
+                "data", "a description or an ICE candidate as a JSON object", data
+            )
+        return SignalFrame(data)
     raise InvalidInput("type", f"one of {', '.join(CLIENT_TYPES)}", kind)
+
+
+def _call_frame(fields: dict[str, Any]) -> CallFrame:
+    action = fields.get("action")
+    if action == "join":
+        peer_id = fields.get("peer_id")
+        if not isinstance(peer_id, str) or not _PEER_ID.match(peer_id):
+            raise InvalidInput("peer_id", "1 to 64 letters, digits, - or _", peer_id)
+        return CallFrame("join", peer_id=peer_id)
+    if action == "leave":
+        return CallFrame("leave")
+    if action == "media":
+        state = fields.get("state")
+        if state not in MEDIA_STATES:
+            raise InvalidInput("state", f"one of {', '.join(MEDIA_STATES)}", state)
+        return CallFrame("media", state=state)
+    raise InvalidInput("action", f"one of {', '.join(CALL_ACTIONS)}", action)
 
 
 class TokenBucket:

@@ -85,3 +85,26 @@ cleanup_runs = Table(
     Column("purged", Integer, nullable=False),
     Column("duration_ms", Integer, nullable=False),
 )
+
+# The attendance ledger: what each node saw of each participant's call. History,
+# like the session row: cleanup never purges it, so that a platform can settle a
+# dispute about who was there long after the session ended.
+attendance = Table(
+    "attendance",
+    metadata,
+    Column("id", _Serial, primary_key=True, autoincrement=True),
+    Column(
+        "session_id",
+        String(128),
+        ForeignKey("sessions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("role", String(16), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("connection_id", String(32), nullable=False),
+    Column("node", String(128), nullable=False),
+    Column("detail", String(200), nullable=False, default=""),
+)

@@ -33,7 +33,9 @@ from sessionclock.http.errors import status_code_of
 from sessionclock.http.schemas import error_responses
 from sessionclock.realtime.hub import CloseCode, Connection, frame
 from sessionclock.realtime.protocol import (
+    CallFrame,
     ReadyFrame,
+    SignalFrame,
     TimeFrame,
     TokenBucket,
     parse_client_frame,
@@ -131,6 +133,8 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
     try:
         await _read(websocket, connection, runtime)
     finally:
+        with contextlib.suppress(Exception):
+            await runtime.calls.leave(connection, "disconnected")
         connection.close(connection.close_code or CloseCode.NORMAL)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer, 5)
@@ -169,6 +173,10 @@ async def _read(websocket: WebSocket, connection: Connection, runtime: Runtime) 
                 await runtime.service.mark_ready(
                     connection.session_id, connection.user_id, parsed.ready
                 )
+            elif isinstance(parsed, SignalFrame):
+                await runtime.calls.signal(connection, parsed.data)
+            else:
+                await _call(connection, parsed, runtime)
         except SessionClockError as error:
             status = status_code_of(error)
             connection.push(frame("error", status=status, detail=error.detail))
@@ -185,6 +193,17 @@ async def _read(websocket: WebSocket, connection: Connection, runtime: Runtime) 
             log.exception("socket.failed", session_id=connection.session_id)
             connection.close(CloseCode.INTERNAL_ERROR)
             return
+
+
+async def _call(connection: Connection, parsed: CallFrame, runtime: Runtime) -> None:
+    if parsed.action == "join":
+        assert parsed.peer_id is not None
+        await runtime.calls.join(connection, parsed.peer_id)
+    elif parsed.action == "leave":
+        await runtime.calls.leave(connection, "hung up")
+    else:
+        assert parsed.state is not None
+        await runtime.calls.media(connection, parsed.state)
 
 
 async def _write(websocket: WebSocket, connection: Connection) -> None:

@@ -18,8 +18,10 @@
 //
 // Events (on the element): "lobby-open" (detail.auto: opened on its own),
 // "lobby-close", "call-open" (both are ready; the page decides where the call is),
-// "session-end". Methods: open(), close().
+// "session-end". Methods: open(), close(). In inline mode the call runs in the
+// element itself (call-view.js), from the moment both are ready until the end.
 
+import { CallView } from "./call-view.js";
 import { SessionClient, formatRemaining } from "./sessionclock.js";
 import { loadCatalogue, pickLanguage } from "./i18n.js";
 import { createLog } from "./log.js";
@@ -89,6 +91,7 @@ export class SessionLobby extends HTMLElement {
     this._announcedMinutes = null;
     this._pendingAction = false;
     this._ready = null;
+    this.call = null;
   }
 
   /** Resolves once the element has its strings, its user and its first state. */
@@ -113,6 +116,8 @@ export class SessionLobby extends HTMLElement {
   }
 
   disconnectedCallback() {
+    this.call?.stop();
+    this.call = null;
     this.client?.stop();
     clearInterval(this._ticker);
     this._ready = null;
@@ -155,6 +160,8 @@ export class SessionLobby extends HTMLElement {
     });
 
     const token = this.getAttribute("token") || null;
+    this._token = token;
+    this._baseUrl = baseUrl;
     this.userId = this.getAttribute("user-id") || (await this._whoAmI(baseUrl, token));
     this.client = new SessionClient({
       sessionId: this.sessionId,
@@ -264,8 +271,28 @@ export class SessionLobby extends HTMLElement {
 
     this._renderConnection();
     this._renderClock();
+    this._renderCall(status);
     this._afterChange(session, this._lastStatus);
     this._lastStatus = status;
+  }
+
+  _renderCall(status) {
+    // The call lives exactly as long as the status is `ready`, whatever the page.
+    if (status === "ready" && this.mode === "inline" && !this.call) {
+      this.call = new CallView({
+        stage: this.$("stage"),
+        client: this.client,
+        sessionId: this.sessionId,
+        baseUrl: this._baseUrl,
+        token: this._token,
+        t: (key, vars) => this.i18n.t(key, vars),
+        log: this.log,
+      });
+      this.call.start().catch((error) => this.log.error("call.failed", { error: String(error) }));
+    } else if (status !== "ready" && this.call) {
+      this.call.stop();
+      this.call = null;
+    }
   }
 
   _endedReason(session, t) {
@@ -358,6 +385,7 @@ export class SessionLobby extends HTMLElement {
     const warning = this.$("warning");
     warning.textContent = text;
     warning.hidden = false;
+    this.call?.warn(text);
     this._announce(text);
     this.log.info("session.warning", { remaining_s: remainingS });
   }

@@ -78,6 +78,8 @@ export function formatRemaining(remainingMs) {
  *   "reconnecting" (a live socket dropped; another is on its way) or "closed".
  * - `clock`: `client.offsetMs` changed.
  * - `failure`: `client.lastError` says what went wrong (a refused token, say).
+ * - `call`, `signal`: `CustomEvent`s whose `detail` is the socket's frame: the
+ *   other participant joined or left the call, or sent WebRTC signalling.
  */
 export class SessionClient extends EventTarget {
   constructor({
@@ -172,6 +174,13 @@ export class SessionClient extends EventTarget {
     if (!response.ok) throw Object.assign(new Error(body.detail), { status: response.status });
     this._apply(body);
     return this.snapshot;
+  }
+
+  /** Send one frame on the socket; false when no socket is open to carry it. */
+  send(message) {
+    if (this._socket?.readyState !== 1) return false;
+    this._socket.send(JSON.stringify(message));
+    return true;
   }
 
   /** Estimate the offset again: over the socket when open, else over HTTP. */
@@ -319,6 +328,8 @@ export class SessionClient extends EventTarget {
       this.estimator.add(message.t0, message.server_time_ms, this.now());
     } else if (message.type === "error") {
       this._fail(message.detail, message.status);
+    } else if (message.type === "call" || message.type === "signal") {
+      this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
     }
   }
 
