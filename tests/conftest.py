@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -49,6 +50,16 @@ def unavailable(what: str, error: BaseException) -> None:
     pytest.skip(message)
 
 
+T = TypeVar("T")
+
+
+def run_async(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end from sync code, even beside a running loop
+    (Playwright's sync API keeps one in the main thread)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
     async def check() -> None:
@@ -56,7 +67,7 @@ def postgres_admin_url() -> str:
         await connection.close()
 
     try:
-        asyncio.run(check())
+        run_async(check())
     except (OSError, asyncpg.PostgresError, TimeoutError) as error:
         unavailable("PostgreSQL", error)
     return POSTGRES_ADMIN_URL
@@ -74,10 +85,10 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
         finally:
             await connection.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    run_async(admin(f'CREATE DATABASE "{name}"'))
     base = postgres_admin_url.rsplit("/", 1)[0]
     yield f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_async(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -92,13 +103,13 @@ def redis_url() -> Iterator[str]:
             await client.aclose()
 
     try:
-        asyncio.run(flush())
+        run_async(flush())
     except (OSError, ConnectionError, TimeoutError) as error:
         unavailable("Redis", error)
     except Exception as error:  # redis-py wraps refusals in its own errors
         unavailable("Redis", error)
     yield REDIS_TEST_URL
-    asyncio.run(flush())
+    run_async(flush())
 
 
 @pytest.fixture

@@ -75,12 +75,49 @@ NOTIFICATION_SCRIPT = """
 """
 
 
+# Calls between two pages of the test stay on 127.0.0.1: every ICE candidate on
+# another address is dropped before the other side learns of it.
+LOOPBACK_ONLY_SCRIPT = """
+(() => {
+  const loopback = (line) => !/ typ /.test(line) || / 127\\.0\\.0\\.1 /.test(line);
+  const clean = (description) => {
+    if (!description?.sdp) return description;
+    const sdp = description.sdp
+      .split("\\r\\n")
+      .filter((line) => !line.startsWith("a=candidate:") || loopback(line))
+      .join("\\r\\n");
+    return { type: description.type, sdp };
+  };
+  const proto = RTCPeerConnection.prototype;
+  const setRemote = proto.setRemoteDescription;
+  proto.setRemoteDescription = function (description, ...rest) {
+    return setRemote.call(this, clean(description), ...rest);
+  };
+  const addCandidate = proto.addIceCandidate;
+  proto.addIceCandidate = function (candidate, ...rest) {
+    const dropped = candidate?.candidate && !loopback(candidate.candidate);
+    if (dropped) return Promise.resolve();
+    return addCandidate.call(this, candidate, ...rest);
+  };
+})();
+"""
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         unavailable("Chromium", FileNotFoundError(CHROMIUM))
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM)
+        # The call's tests need a camera and a microphone: Chromium's fake ones,
+        # granted without a prompt. Loopback candidates keep calls on 127.0.0.1.
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                "--allow-loopback-in-peer-connection",
+            ],
+        )
         try:
             yield launched
         finally:
@@ -184,6 +221,7 @@ class Participants:
         skew_ms: int = 0,
         width: int = 1280,
         notifications: bool = False,
+        loopback_only: bool = False,
     ) -> Page:
         context = self._browser.new_context(
             locale=locale, viewport={"width": width, "height": 900}
@@ -194,6 +232,8 @@ class Participants:
         if notifications:
             context.grant_permissions(["notifications"])
             context.add_init_script(NOTIFICATION_SCRIPT)
+        if loopback_only:
+            context.add_init_script(LOOPBACK_ONLY_SCRIPT)
         page = context.new_page()
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on("console", self._console)

@@ -8,10 +8,13 @@
 // Negotiation follows the "perfect negotiation" pattern: both sides may offer at
 // any time; when two offers cross, the polite side (the client) rolls its own back
 // and answers, the impolite side (the companion) ignores the other's. Every page
-// load is a new peer with its own `peerId`: when the other side joins as a new
-// peer (a reload, another device), this side starts a fresh RTCPeerConnection;
-// when its own socket comes back after a network loss it joins again as the same
-// peer and the ICE connection is restarted instead.
+// load is a new peer with its own `peerId`, and an RTCPeerConnection belongs to
+// one pair of peers: it is made when the other peer becomes known (its join, or
+// its first signal to us) and replaced only when another peer takes its place (a
+// reload, another device, a rejoin after hanging up). Each signal names the peer
+// it is for, so that what was meant for an earlier page is dropped. When a socket
+// comes back after a network loss, its side joins again as the same peer and the
+// ICE connection is restarted instead.
 //
 // Events (plain `Event`s; read the state from the call): `remote` (remoteStream
 // has new tracks), `state` (connectionState changed), `peer` (otherPresent
@@ -63,7 +66,6 @@ export class PeerCall extends EventTarget {
     this.client.addEventListener("call", this._onCall);
     this.client.addEventListener("signal", this._onSignal);
     this.client.addEventListener("transport", this._onTransport);
-    this._newConnection();
     this._join();
     this._statsTimer = setInterval(() => this._measure(), QUALITY_EVERY_MS);
   }
@@ -115,7 +117,23 @@ export class PeerCall extends EventTarget {
   }
 
   _send(data) {
-    this.client.send({ type: "signal", data });
+    this.client.send({ type: "signal", data: { ...data, to: this._otherPeerId } });
+  }
+
+  /** From now on this side talks to `peerId`, on a connection of their own. */
+  _bind(peerId) {
+    if (this._otherPeerId) this._retired.add(this._otherPeerId);
+    this._otherPeerId = peerId;
+    this._newConnection();
+  }
+
+  _unbind() {
+    if (this._otherPeerId) this._retired.add(this._otherPeerId);
+    this._otherPeerId = null;
+    this.pc?.close();
+    this.pc = null;
+    for (const track of this.remoteStream.getTracks()) this.remoteStream.removeTrack(track);
+    this._setState("new");
   }
 
   _newConnection() {
@@ -187,34 +205,28 @@ export class PeerCall extends EventTarget {
       if (message.peer_id === this._otherPeerId) {
         // The same peer lost its socket and is back: the same call, and new
         // candidates unless its media never stopped.
-        if (this.pc?.connectionState !== "connected") this.pc?.restartIce();
+        if (this.pc && this.pc.connectionState !== "connected") this.pc.restartIce();
         return;
       }
-      // A new peer (a reload, or the first join): start afresh with it.
-      if (this._otherPeerId) this._retired.add(this._otherPeerId);
-      this._otherPeerId = message.peer_id;
-      this._newConnection();
+      // A new peer (the first join, a reload, a rejoin): a connection for it.
+      this._bind(message.peer_id);
     } else if (message.action === "leave") {
       this._setOtherPresent(false);
       // A lost socket is not a hang-up: the media may still flow, and the peer
       // comes back as itself.
-      if (message.reason !== "hung up") return;
-      this._retired.add(message.peer_id);
-      this._otherPeerId = null;
-      this._newConnection();
+      if (message.reason === "hung up" && message.peer_id === this._otherPeerId) this._unbind();
     }
   }
 
   async _onSignalFrame(message) {
     const { peer_id: from, data } = message;
     if (this._retired.has(from)) return;
+    // Meant for an earlier page of ours (before a reload): not for this one.
+    if (data.to && data.to !== this.peerId) return;
     if (from !== this._otherPeerId) {
-      // We joined after the other side (our reload): its offer is how we meet it.
-      if (this._otherPeerId) {
-        this._retired.add(this._otherPeerId);
-        this._newConnection();
-      }
-      this._otherPeerId = from;
+      // We did not hear this peer join (we joined after it): its offer is how
+      // we meet it.
+      this._bind(from);
       this._setOtherPresent(true);
     }
     const pc = this.pc;
@@ -237,7 +249,7 @@ export class PeerCall extends EventTarget {
         }
       }
     } catch (error) {
-      this.log("call.signal_failed", { error: String(error) });
+      if (pc === this.pc) this.log("call.signal_failed", { error: String(error) });
     }
   }
 
