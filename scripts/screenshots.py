@@ -20,7 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers import ServerProcess, server_env  # noqa: E402
-from tests.web.conftest import CHROMIUM, LiveServer  # noqa: E402
+from tests.web.conftest import (  # noqa: E402
+    CHROMIUM,
+    LOOPBACK_ONLY_SCRIPT,
+    LiveServer,
+)
 
 OUT = ROOT / "docs" / "screenshots"
 SIZES = {"desktop": (1280, 860), "phone": (390, 844)}
@@ -46,7 +50,15 @@ def main() -> None:
         server = LiveServer(process)
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM)
+                # Chromium's fake camera shows a test pattern in the call.
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM,
+                    args=[
+                        "--use-fake-ui-for-media-stream",
+                        "--use-fake-device-for-media-stream",
+                        "--allow-loopback-in-peer-connection",
+                    ],
+                )
                 for language, locale in (("en", "en-GB"), ("es", "es-ES")):
                     for size, (width, height) in SIZES.items():
                         take_all(server, browser, language, locale, size, width, height)
@@ -74,6 +86,7 @@ def take_all(
         context = browser.new_context(  # type: ignore[attr-defined]
             locale=locale, viewport={"width": width, "height": height}
         )
+        context.add_init_script(LOOPBACK_ONLY_SCRIPT)
         page: Page = context.new_page()
         page.goto(server.link(target, role, path))
         return page
@@ -91,6 +104,12 @@ def take_all(
     companion.locator("session-lobby [data-action='ready']").click()
     home.wait_for_url("**/sessions/*", timeout=10_000)
     expect(home.locator("session-lobby [data-call]")).to_be_visible()
+    home.wait_for_function(
+        """() => document.querySelector("session-lobby")?.call?.peer?.state
+            === "connected" && document.querySelector("session-lobby").shadowRoot
+            .querySelector("video.remote").videoWidth > 0""",
+        timeout=20_000,
+    )
     shoot(home, f"call-{language}-{size}")
 
     # A session where only the client came: a no-show two seconds after the start.

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from sessionclock.client import SessionSocket
@@ -23,6 +24,7 @@ from tests.realtime.test_socket import snapshot_where
 pytestmark = pytest.mark.slow
 
 TURN_SECRET = "test-turn-secret-" + "t" * 32
+JWT_SECRET = "test-video-jwt-secret-" + "j" * 32
 OFFER = {"description": {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}}
 CANDIDATE = {"candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"}}
 
@@ -36,6 +38,22 @@ def turn_node(sqlite_url: str, tmp_path: Path) -> Iterator[Node]:
         SESSIONCLOCK_TURN_URLS="turn:127.0.0.1:3478?transport=udp",
         SESSIONCLOCK_TURN_SECRET=TURN_SECRET,
         SESSIONCLOCK_TURN_TTL_S="3600",
+    )
+    server = ServerProcess(env, tmp_path)
+    server.start()
+    yield Node(server)
+    server.stop()
+
+
+@pytest.fixture
+def url_node(sqlite_url: str, tmp_path: Path) -> Iterator[Node]:
+    """One node whose calls happen on a platform's own video service."""
+    env = server_env(
+        sqlite_url,
+        SESSIONCLOCK_VIDEO_PROVIDER="url",
+        SESSIONCLOCK_VIDEO_URL_TEMPLATE="https://meet.example.org/{room}?jwt={jwt}",
+        SESSIONCLOCK_VIDEO_JWT_SECRET=JWT_SECRET,
+        SESSIONCLOCK_VIDEO_JWT_APP_ID="platform-app",
     )
     server = ServerProcess(env, tmp_path)
     server.start()
@@ -190,6 +208,40 @@ async def test_call_access_carries_turn_credentials_until_the_end(
     digest = hmac.new(TURN_SECRET.encode(), turn["username"].encode(), hashlib.sha1)
     assert turn["credential"] == base64.b64encode(digest.digest()).decode()
     assert turn["urls"] == ["turn:127.0.0.1:3478?transport=udp"]
+
+
+async def test_url_provider_gives_each_participant_its_room_link(
+    url_node: Node,
+) -> None:
+    """With the url provider, the call access is the room's link with a token
+    valid from the start to the end, and no ICE servers."""
+    url_node.create("s-1", duration_s=900)
+    url_node.mark("s-1", CLIENT)
+    url_node.mark("s-1", COMPANION)
+
+    body: dict[str, Any] = _call(url_node, "s-1", CLIENT).json()
+
+    assert body["provider"] == "url"
+    assert body["ice_servers"] == []
+    room, _, token = (
+        body["url"].removeprefix("https://meet.example.org/").partition("?jwt=")
+    )
+    # Not valid yet: the session starts in a minute, and so does the room.
+    with pytest.raises(jwt.ImmatureSignatureError):
+        jwt.decode(token, JWT_SECRET, algorithms=["HS256"], audience="jitsi")
+    claims = jwt.decode(
+        token,
+        JWT_SECRET,
+        algorithms=["HS256"],
+        audience="jitsi",
+        options={"verify_nbf": False},
+    )
+    assert claims["room"] == room
+    assert claims["iss"] == "platform-app"
+    assert claims["context"]["user"]["id"] == CLIENT
+    ends_at_ms = to_epoch_ms(datetime.fromisoformat(body["ends_at"]))
+    assert claims["exp"] == ends_at_ms // 1000
+    assert _call(url_node, "s-1", STRANGER).status_code == 404
 
 
 async def test_attendance_records_joins_leaves_and_reconnects(node: Node) -> None:

@@ -212,6 +212,7 @@ class Participants:
         self._browser = browser
         self._contexts: list[BrowserContext] = []
         self.errors: list[str] = []
+        self.console: list[str] = []
 
     def open(
         self,
@@ -236,11 +237,13 @@ class Participants:
             context.add_init_script(LOOPBACK_ONLY_SCRIPT)
         page = context.new_page()
         page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.on("console", self._console)
+        label = f"page {len(self._contexts)}"
+        page.on("console", lambda message: self._console(label, message))
         page.goto(url)
         return page
 
-    def _console(self, message: ConsoleMessage) -> None:
+    def _console(self, label: str, message: ConsoleMessage) -> None:
+        self.console.append(f"{label} {message.type}: {message.text}")
         if message.type == "error":
             self.errors.append(message.text)
 

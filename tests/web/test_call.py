@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -45,7 +47,7 @@ CALL_STATE = """() => {
     transport: lobby?.client?.transport,
     call: Boolean(lobby?.call),
     access: lobby?.call?.access?.provider ?? null,
-    peer: peer ? { id: peer.peerId, other: peer._otherPeerId, state: peer.state } : null,
+    peer: peer && { id: peer.peerId, other: peer._otherPeerId, state: peer.state },
   };
 }"""
 
@@ -77,7 +79,9 @@ def two_live_servers(
         first.stop()
 
 
-def _video_flows(page: Page, timeout_s: float = MEDIA_WITHIN_S) -> int:
+def _video_flows(
+    page: Page, seen: Participants, timeout_s: float = MEDIA_WITHIN_S
+) -> int:
     """Wait until the other's video arrives and keeps arriving; the bytes so far."""
     deadline = time.monotonic() + timeout_s
     first = -1
@@ -89,9 +93,21 @@ def _video_flows(page: Page, timeout_s: float = MEDIA_WITHIN_S) -> int:
             return received
         page.wait_for_timeout(300)
     state = page.evaluate(CALL_STATE)
+    trace = "\n".join(line for line in seen.console if "call." in line)
     raise AssertionError(
-        f"no video arrived within {timeout_s} s: {first} bytes, {state}"
+        f"no video arrived within {timeout_s} s: {first} bytes, {state}\n{trace}"
     )
+
+
+def _open(
+    participants: Participants,
+    server: LiveServer,
+    session: dict[str, Any],
+    role: str,
+) -> Page:
+    """A participant's session page, its call kept on loopback, its log on."""
+    link = server.link(session, role) + "&debug=1"
+    return participants.open(link, loopback_only=True)
 
 
 def _both_ready(client: Page, companion: Page) -> None:
@@ -107,23 +123,25 @@ def test_each_sees_the_other_across_nodes_and_a_reload_brings_the_call_back(
     """Signalled across two nodes, each browser receives the other's video, and
     after one reloads the call comes back for both, as the ledger records."""
     node_a, node_b = two_live_servers
-    session = node_a.create_session("call-both", starts_in_s=2, duration_s=300)
-    client = participants.open(node_a.link(session, "client"), loopback_only=True)
-    companion = participants.open(node_b.link(session, "companion"), loopback_only=True)
+    # Redis channels are shared by every run on this machine: an id of its own.
+    session_id = f"call-both-{uuid.uuid4().hex[:8]}"
+    session = node_a.create_session(session_id, starts_in_s=2, duration_s=300)
+    client = _open(participants, node_a, session, "client")
+    companion = _open(participants, node_b, session, "companion")
     _both_ready(client, companion)
 
-    _video_flows(client)
-    _video_flows(companion)
+    _video_flows(client, participants)
+    _video_flows(companion, participants)
     expect(client.locator("session-lobby video.remote")).to_be_visible()
     expect(client.get_by_role("button", name="Mute")).to_be_visible()
     expect(client.get_by_role("button", name="Hang up")).to_be_visible()
 
     client.reload()
     expect(client.get_by_role("heading", name="The call is open")).to_be_visible()
-    _video_flows(client)
-    _video_flows(companion)
+    _video_flows(client, participants)
+    _video_flows(companion, participants)
 
-    ledger = node_b.api("GET", "/api/sessions/call-both/attendance").json()
+    ledger = node_b.api("GET", f"/api/sessions/{session_id}/attendance").json()
     assert ledger["call_started_at"] is not None
     assert ledger["participants"]["client"]["joins"] == 2
     assert ledger["participants"]["client"]["reconnects"] == 1
@@ -140,12 +158,10 @@ def test_the_call_ends_for_both_at_ends_at(
 ) -> None:
     """At ends_at both connections close, the tracks stop, and the ending shows."""
     session = live_server.create_session("call-ends", starts_in_s=1, duration_s=14)
-    client = participants.open(live_server.link(session, "client"), loopback_only=True)
-    companion = participants.open(
-        live_server.link(session, "companion"), loopback_only=True
-    )
+    client = _open(participants, live_server, session, "client")
+    companion = _open(participants, live_server, session, "companion")
     _both_ready(client, companion)
-    _video_flows(client)
+    _video_flows(client, participants)
     for page in (client, companion):
         page.evaluate(KEEP_CALL)
 
@@ -167,12 +183,10 @@ def test_hang_up_and_rejoin(
 ) -> None:
     """Hanging up leaves the call until the participant rejoins it."""
     session = live_server.create_session("call-rejoin", starts_in_s=1, duration_s=300)
-    client = participants.open(live_server.link(session, "client"), loopback_only=True)
-    companion = participants.open(
-        live_server.link(session, "companion"), loopback_only=True
-    )
+    client = _open(participants, live_server, session, "client")
+    companion = _open(participants, live_server, session, "companion")
     _both_ready(client, companion)
-    _video_flows(companion)
+    _video_flows(companion, participants)
 
     client.get_by_role("button", name="Hang up").click()
     expect(client.get_by_text("You left the call.")).to_be_visible()
@@ -181,6 +195,6 @@ def test_hang_up_and_rejoin(
     ).to_be_visible(timeout=5000)
 
     client.get_by_role("button", name="Rejoin the call").click()
-    _video_flows(companion)
-    _video_flows(client)
+    _video_flows(companion, participants)
+    _video_flows(client, participants)
     assert not participants.errors

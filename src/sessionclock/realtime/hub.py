@@ -65,6 +65,7 @@ class Connection:
         # The built-in call: the peer this socket joined as, and until when.
         self.call_peer_id: str | None = None
         self.call_until_ms = 0
+        self.media_state: str | None = None
 
     @property
     def in_call(self) -> bool:

@@ -62,27 +62,28 @@ class CallService:
         self._metrics = metrics
         self._node = node
 
-    @property
-    def provider(self) -> str:
-        return self._provider.name
-
-    async def access(self, session_id: str, user_id: str) -> tuple[Role, CallAccess]:
+    async def access(
+        self, session_id: str, user_id: str
+    ) -> tuple[Session, Role, CallAccess]:
         """What this participant's browser needs to join; 409 unless it is open."""
         session, role = await self._sessions.get_for(session_id, user_id)
         now_ms = self._sessions.clock.now_ms()
         require_call_open(session, now_ms)
-        return role, self._provider.access(session, role, now_ms)
+        return session, role, self._provider.access(session, role, now_ms)
 
     async def join(self, connection: Connection, peer_id: str) -> None:
         """This socket is in the call from now on, as the peer `peer_id`."""
         session = await self._sessions.get(connection.session_id)
         require_call_open(session, self._sessions.clock.now_ms())
-        rejoined = connection.call_peer_id == peer_id
-        connection.call_peer_id = peer_id
-        connection.call_until_ms = session.ends_at_ms
-        await self._record(
-            connection, AttendanceKind.JOINED, "again" if rejoined else ""
-        )
+        # The same socket joining again as the same peer is news for the other
+        # side (it restarts ICE), not a new interval for the ledger.
+        if connection.call_peer_id != peer_id:
+            if connection.call_peer_id is not None:
+                await self._record(connection, AttendanceKind.LEFT, "new peer")
+            connection.call_peer_id = peer_id
+            connection.call_until_ms = session.ends_at_ms
+            connection.media_state = None
+            await self._record(connection, AttendanceKind.JOINED, "")
         await self._tell_other(
             connection,
             "call",
@@ -112,6 +113,9 @@ class CallService:
         """What the browser reports of its media: connected to the other, or lost."""
         if not connection.in_call:
             raise NotInCall(connection.session_id)
+        if state == connection.media_state:
+            return
+        connection.media_state = state
         kind = (
             AttendanceKind.MEDIA_CONNECTED
             if state == "connected"

@@ -29,8 +29,7 @@ async def get_call(
     (409 otherwise).
     """
     assert participant.user_id is not None
-    role, access = await runtime.calls.access(session_id, participant.user_id)
-    session = await runtime.service.get(session_id)
+    session, role, access = await runtime.calls.access(session_id, participant.user_id)
     now_ms = runtime.clock.now_ms()
     body = {
         "session_id": session_id,

@@ -122,6 +122,7 @@ export class PeerCall extends EventTarget {
 
   /** From now on this side talks to `peerId`, on a connection of their own. */
   _bind(peerId) {
+    this.log("call.peer_bound", { other: peerId, previous: this._otherPeerId });
     if (this._otherPeerId) this._retired.add(this._otherPeerId);
     this._otherPeerId = peerId;
     this._newConnection();
@@ -140,6 +141,7 @@ export class PeerCall extends EventTarget {
     if (this.pc) {
       this.pc.onnegotiationneeded = this.pc.onicecandidate = this.pc.ontrack = null;
       this.pc.onconnectionstatechange = this.pc.oniceconnectionstatechange = null;
+      this.pc.onsignalingstatechange = null;
       this.pc.close();
     }
     for (const track of this.remoteStream.getTracks()) this.remoteStream.removeTrack(track);
@@ -153,15 +155,20 @@ export class PeerCall extends EventTarget {
       try {
         this._makingOffer = true;
         await pc.setLocalDescription();
+        // A connection replaced meanwhile sends nothing: its offer is void.
+        if (pc !== this.pc) return;
+        this.log("call.offer_sent", { type: pc.localDescription.type });
         this._send({ description: pc.localDescription.toJSON() });
       } catch (error) {
-        this.log("call.offer_failed", { error: String(error) });
+        if (pc === this.pc) this.log("call.offer_failed", { error: String(error) });
       } finally {
-        this._makingOffer = false;
+        if (pc === this.pc) this._makingOffer = false;
       }
     };
     pc.onicecandidate = ({ candidate }) => {
-      if (candidate) this._send({ candidate: candidate.toJSON() });
+      if (!candidate) return;
+      this.log("call.candidate", { type: candidate.type, protocol: candidate.protocol });
+      this._send({ candidate: candidate.toJSON() });
     };
     pc.ontrack = ({ track }) => {
       this.remoteStream.addTrack(track);
@@ -169,8 +176,10 @@ export class PeerCall extends EventTarget {
     };
     pc.onconnectionstatechange = () => this._onConnectionState(pc);
     pc.oniceconnectionstatechange = () => {
+      this.log("call.ice_state", { state: pc.iceConnectionState });
       if (pc.iceConnectionState === "failed") pc.restartIce();
     };
+    pc.onsignalingstatechange = () => this.log("call.signaling_state", { state: pc.signalingState });
 
     const tracks = this.localStream?.getTracks() ?? [];
     for (const track of tracks) pc.addTrack(track, this.localStream);
@@ -229,17 +238,25 @@ export class PeerCall extends EventTarget {
       this._bind(from);
       this._setOtherPresent(true);
     }
-    const pc = this.pc;
+    let pc = this.pc;
     try {
       if (data.description) {
         const description = data.description;
         const collision = description.type === "offer" && (this._makingOffer || pc.signalingState !== "stable");
         this._ignoreOffer = !this.polite && collision;
+        this.log("call.description", { type: description.type, collision, ignored: this._ignoreOffer });
         if (this._ignoreOffer) return;
+        if (collision && !pc.remoteDescription) {
+          // Two first offers crossed. Chromium was seen to gather no candidates
+          // at all after rolling back a first offer, even on an ICE restart: a
+          // connection that has never negotiated is cheaper to make anew.
+          this._newConnection();
+          pc = this.pc;
+        }
         await pc.setRemoteDescription(description);
         if (description.type === "offer") {
           await pc.setLocalDescription();
-          this._send({ description: pc.localDescription.toJSON() });
+          if (pc === this.pc) this._send({ description: pc.localDescription.toJSON() });
         }
       } else if (data.candidate) {
         try {
