@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -101,6 +102,38 @@ LOOPBACK_ONLY_SCRIPT = """
   };
 })();
 """
+
+
+SERIOUS = {"serious", "critical"}
+
+
+def serious_violations(page: Page) -> list[dict[str, Any]]:
+    """What axe finds at serious or critical impact, shadow roots included."""
+    results = Axe().run(page)
+    violations: list[dict[str, Any]] = results.response["violations"]
+    return [
+        {
+            "id": violation["id"],
+            "impact": violation["impact"],
+            "nodes": [node["target"] for node in violation["nodes"]],
+        }
+        for violation in violations
+        if violation["impact"] in SERIOUS
+    ]
+
+
+def all_text(page: Page) -> str:
+    """Every text the page shows, the lobby's shadow root included."""
+    text: str = page.evaluate(
+        """() => {
+          const parts = [document.body.innerText];
+          for (const host of document.querySelectorAll("session-lobby")) {
+            if (host.shadowRoot) parts.push(host.shadowRoot.textContent);
+          }
+          return parts.join("\\n");
+        }"""
+    )
+    return text
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.helpers import ServerProcess, server_env
-from tests.web.conftest import LiveServer, Participants
+from tests.web.conftest import (
+    LiveServer,
+    Participants,
+    all_text,
+    serious_violations,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -197,4 +202,26 @@ def test_hang_up_and_rejoin(
     client.get_by_role("button", name="Rejoin the call").click()
     _video_flows(companion, participants)
     _video_flows(client, participants)
+    assert not participants.errors
+
+
+def test_the_call_passes_an_accessibility_scan_in_both_languages(
+    live_server: LiveServer, participants: Participants
+) -> None:
+    """The call's page has no serious axe finding and no missing string, in
+    English and in Spanish."""
+    session = live_server.create_session("call-a11y", starts_in_s=1, duration_s=300)
+    client = _open(participants, live_server, session, "client")
+    link = live_server.link(session, "companion") + "&debug=1"
+    companion = participants.open(link, locale="es-ES", loopback_only=True)
+    client.get_by_role("button", name="I'm ready").click()
+    companion.get_by_role("button", name="Estoy listo").click()
+    _video_flows(client, participants)
+    _video_flows(companion, participants)
+
+    expect(companion.get_by_role("button", name="Colgar")).to_be_visible()
+    expect(companion.get_by_role("button", name="Silenciar")).to_be_visible()
+    for page in (client, companion):
+        assert serious_violations(page) == []
+        assert "⟦" not in all_text(page)
     assert not participants.errors

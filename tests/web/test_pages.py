@@ -3,48 +3,21 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import httpx
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.web.conftest import LiveServer, Participants
+from tests.web.conftest import (
+    LiveServer,
+    Participants,
+    all_text,
+    serious_violations,
+)
 
 pytestmark = pytest.mark.slow
 
-SERIOUS = {"serious", "critical"}
 SPANISH = {"locale": "es-ES"}
-
-
-def _serious_violations(page: Page) -> list[dict[str, Any]]:
-    """What axe finds at serious or critical impact, shadow roots included."""
-    results = Axe().run(page)
-    violations: list[dict[str, Any]] = results.response["violations"]
-    return [
-        {
-            "id": violation["id"],
-            "impact": violation["impact"],
-            "nodes": [node["target"] for node in violation["nodes"]],
-        }
-        for violation in violations
-        if violation["impact"] in SERIOUS
-    ]
-
-
-def _all_text(page: Page) -> str:
-    """Every text the page shows, the lobby's shadow root included."""
-    text: str = page.evaluate(
-        """() => {
-          const parts = [document.body.innerText];
-          for (const host of document.querySelectorAll("session-lobby")) {
-            if (host.shadowRoot) parts.push(host.shadowRoot.textContent);
-          }
-          return parts.join("\\n");
-        }"""
-    )
-    return text
 
 
 def test_home_lobby_and_ending_pass_an_accessibility_scan(
@@ -54,17 +27,17 @@ def test_home_lobby_and_ending_pass_an_accessibility_scan(
     open_now = live_server.create_session("a11y-lobby", starts_in_s=120)
     home = participants.open(live_server.link(open_now, "client", "/"))
     expect(home.get_by_role("dialog")).to_be_visible(timeout=15_000)
-    assert _serious_violations(home) == []
+    assert serious_violations(home) == []
 
     lobby = participants.open(live_server.link(open_now, "companion"))
     expect(lobby.get_by_role("timer")).to_be_visible()
-    assert _serious_violations(lobby) == []
+    assert serious_violations(lobby) == []
 
     ended = live_server.create_session("a11y-ended", starts_in_s=120)
     live_server.api("POST", "/api/sessions/a11y-ended/cancel")
     ending = participants.open(live_server.link(ended, "client"))
     expect(ending.get_by_role("heading", name="The session has ended")).to_be_visible()
-    assert _serious_violations(ending) == []
+    assert serious_violations(ending) == []
     assert not participants.errors
 
 
@@ -133,7 +106,7 @@ def test_both_languages_render_without_a_missing_string(
     debug = participants.open(f"{live_server.base_url}/debug", locale=locale)
     expect(debug.get_by_role("table").first).to_be_visible()
 
-    shown = "\n".join(_all_text(page) for page in (home, lobby, ending, debug))
+    shown = "\n".join(all_text(page) for page in (home, lobby, ending, debug))
     assert "⟦" not in shown
     for text in expected:
         assert text in shown
