@@ -128,6 +128,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         ws_max_size=WS_MAX_MESSAGE_BYTES,
+        # No permessage-deflate: its zlib state costs about 45 KiB per socket, and
+        # compressing every frame costs CPU, for frames of a few hundred bytes.
+        ws_per_message_deflate=False,
         # Event streams never end by themselves: give them 5 s, then close them.
         timeout_graceful_shutdown=5,
     )

@@ -106,10 +106,10 @@ async def session_events(
     )
 
 
-@router.websocket("/api/sessions/{session_id}/ws")
-async def session_socket(websocket: WebSocket, session_id: str) -> None:
+async def session_socket(websocket: WebSocket) -> None:
     """The session's WebSocket; see `realtime.protocol` for what clients send."""
     runtime: Runtime = websocket.app.state.runtime
+    session_id: str = websocket.path_params["session_id"]
 
     # Refuse before accepting: a refused client learns nothing but the status.
     try:
@@ -264,3 +264,8 @@ async def _deny(websocket: WebSocket, status: int, detail: str) -> None:
     except RuntimeError:
         # A server without the denial extension: a close before accept is a 403.
         await websocket.close(code=1008)
+
+
+# A plain Starlette route, not FastAPI's: a socket lives for the whole session, and
+# FastAPI's dependency machinery would keep about 5 KiB of frames alive per socket.
+router.add_websocket_route("/api/sessions/{session_id}/ws", session_socket)

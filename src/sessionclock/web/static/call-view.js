@@ -241,7 +241,8 @@ export class CallView {
     const line = this.$("[data-quality]");
     line.hidden = !quality;
     if (quality) {
-      line.textContent = this.t(`call.quality_${quality}`);
+      const names = { good: this.t("call.quality_good"), fair: this.t("call.quality_fair"), poor: this.t("call.quality_poor") };
+      line.textContent = names[quality];
       line.dataset.quality = quality;
     }
   }
