@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from structlog.testing import capture_logs
+from websockets.asyncio.client import connect
 
 from sessionclock.core.clock import to_epoch_ms, to_iso
-from tests.bookings.conftest import Bookings, People, wait_for
+from tests.bookings.conftest import SPANISH_STATUSES, Bookings, People, wait_for
 from tests.bookings.strapi_server import StrapiServer
 from tests.conftest import Api
+from tests.helpers import API_KEY, running_server, server_env
 
 pytestmark = [pytest.mark.strapi, pytest.mark.timeout(300)]
 
@@ -266,3 +271,54 @@ def to_iso_plus(iso: str, minutes: int) -> str:
     """An ISO time moved by some minutes, in the contract's format."""
     moment = datetime.fromisoformat(iso) + timedelta(minutes=minutes)
     return to_iso(to_epoch_ms(moment))
+
+
+@pytest.mark.slow
+async def test_served_node_syncs_and_writes_back_on_its_own(
+    strapi: StrapiServer, bookings: Bookings, people: People, tmp_path: Path
+) -> None:
+    """`sessionclock serve` on Strapi syncs on schedule, takes a JWT on its socket,
+    and its outbox worker confirms the booking without being asked."""
+    env = server_env(
+        f"sqlite+aiosqlite:///{tmp_path / 'served.db'}",
+        STRAPI_URL=strapi.url,
+        STRAPI_API_TOKEN=strapi.token,
+        SESSIONCLOCK_STRAPI_STATUS_VALUES=SPANISH_STATUSES,
+        SESSIONCLOCK_STRAPI_SYNC_INTERVAL_S="0.5",
+        SESSIONCLOCK_OUTBOX_INTERVAL_S="0.5",
+    )
+    entry = bookings.create(starts_in_s=2 * MINUTE_S)
+    session_id = entry["documentId"]
+    with running_server(env, tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.base_url) as http:
+
+            async def synced() -> bool:
+                found = await http.get(
+                    f"/api/sessions/{session_id}",
+                    headers={"Authorization": f"Bearer {API_KEY}"},
+                )
+                return found.status_code == 200
+
+            await wait_for(synced)
+
+            socket_url = (
+                f"ws://127.0.0.1:{server.port}/api/sessions/{session_id}/ws"
+                f"?access_token={people.companion.jwt}"
+            )
+            async with connect(socket_url) as socket:
+                first = json.loads(await socket.recv())
+                assert first["type"] == "snapshot"
+                assert first["session"]["booking_status"] == "pending"
+                await socket.send(json.dumps({"type": "ready", "ready": True}))
+                while True:
+                    message = json.loads(await socket.recv())
+                    if message["type"] == "snapshot":
+                        break
+                assert message["session"]["booking_status"] == "confirmed"
+
+            async def confirmed() -> bool:
+                status: str = strapi.booking(session_id)["bookingStatus"]
+                return status == "confirmada"
+
+            await wait_for(confirmed)
+    assert "strapi.written_back" in server.log()

@@ -74,6 +74,16 @@ async def add_notices(
     await connection.execute(statement, rows)
 
 
+async def purge_delivered(connection: AsyncConnection, delivered_before_ms: int) -> int:
+    """Delete deliveries that landed before a moment; pending and failed ones stay."""
+    statement = delete(outbox).where(
+        outbox.c.status == DeliveryStatus.DELIVERED.value,
+        outbox.c.delivered_at_ms < delivered_before_ms,
+    )
+    result = await connection.execute(statement)
+    return int(result.rowcount or 0)
+
+
 class OutboxRepository:
     """The outbox table behind methods named for what a delivery worker does."""
 
@@ -168,16 +178,6 @@ class OutboxRepository:
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [_delivery(row._mapping) for row in rows]
-
-    async def purge_delivered(self, delivered_before_ms: int) -> int:
-        """Delete deliveries that landed before a moment; failed ones are kept."""
-        statement = delete(outbox).where(
-            outbox.c.status == DeliveryStatus.DELIVERED.value,
-            outbox.c.delivered_at_ms < delivered_before_ms,
-        )
-        async with self._engine.begin() as connection:
-            result = await connection.execute(statement)
-        return int(result.rowcount or 0)
 
     async def _settle(self, delivery: Delivery, **values: Any) -> None:
         statement = (

@@ -41,7 +41,7 @@ from sessionclock.core.session import (
     from_record,
     to_record,
 )
-from sessionclock.storage.outbox import add_notices
+from sessionclock.storage.outbox import add_notices, purge_delivered
 from sessionclock.storage.tables import cleanup_runs, session_events, sessions
 
 # The statements of the hot path are built once: SQLAlchemy then finds their
@@ -320,6 +320,7 @@ class SessionRepository:
             await connection.execute(
                 delete(cleanup_runs).where(cleanup_runs.c.ran_at_ms < ended_before_ms)
             )
+            await purge_delivered(connection, ended_before_ms)
         return int(result.rowcount or 0)
 
     async def count_by_status(self) -> dict[str, int]:
