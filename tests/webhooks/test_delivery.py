@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from sessionclock.core import machine
+from sessionclock.core.session import Role
 from tests.conftest import Api, Backend
 from tests.helpers import CLIENT, COMPANION, MINUTE_MS, T0_MS, booking
 from tests.webhooks.receiver import Receiver
@@ -192,3 +194,45 @@ async def test_no_webhook_url_writes_no_outbox_rows(
     await _ready(api, "w-6", COMPANION)
     assert await api.runtime.outbox.repository.for_session("w-6") == []
     assert api.clock.now_ms() == T0_MS
+
+
+async def test_change_that_loses_its_race_writes_no_notice(
+    api_factory: ApiFactory, backend: Backend, receiver: Receiver
+) -> None:
+    """A stale write writes neither the change nor its notices: one transaction."""
+    api = await _webhook_api(api_factory, backend, receiver)
+    await _create(api, "w-7", starts_in_ms=2 * MINUTE_MS)
+    stale = await api.runtime.repository.get("w-7")
+    assert stale is not None
+    await _ready(api, "w-7", CLIENT)
+    before = await api.runtime.outbox.repository.for_session("w-7")
+
+    change = machine.mark_ready(
+        stale, Role.COMPANION, True, api.clock.now_ms(), api.runtime.service.timing
+    )
+    assert not await api.runtime.repository.replace(change, api.clock.now_ms())
+    assert await api.runtime.outbox.repository.for_session("w-7") == before
+
+
+async def test_cleanup_purges_delivered_notices_and_keeps_failed_ones(
+    api_factory: ApiFactory, receiver: Receiver, sqlite_url: str
+) -> None:
+    """Cleanup drops deliveries that landed past the retention; failed ones stay."""
+    api = await _webhook_api(
+        api_factory,
+        Backend("sqlite", sqlite_url),
+        receiver,
+        retention_s=60,
+        outbox_max_attempts=1,
+    )
+    await _create(api, "w-8", starts_in_ms=2 * MINUTE_MS)
+    await api.runtime.outbox.deliver_due()
+    receiver.fail_with = 500
+    response = await api.client.post("/api/sessions/w-8/cancel", headers=api.platform)
+    assert response.status_code == 200
+    await api.runtime.outbox.deliver_due()
+
+    api.clock.advance(2 * MINUTE_MS)
+    await api.runtime.service.cleanup("manual")
+    left = await api.runtime.outbox.repository.for_session("w-8")
+    assert [(d.type, d.status.value) for d in left] == [("cancelled", "failed")]
