@@ -133,14 +133,16 @@ class OutboxRepository:
         self, delivery: Delivery, error: str, retry_at_ms: int | None
     ) -> None:
         """Record a failed attempt: try again at `retry_at_ms`, or never (None)."""
-        status = DeliveryStatus.PENDING if retry_at_ms is not None else None
-        await self._settle(
-            delivery,
-            status=(status or DeliveryStatus.FAILED).value,
-            attempts=delivery.attempts + 1,
-            next_attempt_at_ms=retry_at_ms or delivery.next_attempt_at_ms,
-            last_error=error[:_MAX_ERROR_CHARS],
-        )
+        values: dict[str, Any] = {
+            "status": DeliveryStatus.FAILED.value,
+            "attempts": delivery.attempts + 1,
+            "last_error": error[:_MAX_ERROR_CHARS],
+        }
+        if retry_at_ms is not None:
+            values.update(
+                status=DeliveryStatus.PENDING.value, next_attempt_at_ms=retry_at_ms
+            )
+        await self._settle(delivery, **values)
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """Deliveries by target and status, every status present."""
