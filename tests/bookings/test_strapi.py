@@ -70,6 +70,13 @@ async def test_sync_turns_strapi_bookings_into_sessions(
     again = await _sync(strapi_api)
     assert again["applied"] == 0
 
+    status = await strapi_api.client.get(
+        "/api/sessions/cleanup", headers=strapi_api.platform
+    )
+    report = status.json()["bookings"]
+    assert report["source"] == "strapi"
+    assert report["last_sync"] == {"seen": again["seen"], "applied": 0, "skipped": 0}
+
 
 async def test_webhook_follows_create_reschedule_and_delete(
     served: Api, strapi: StrapiServer, bookings: Bookings
