@@ -35,6 +35,7 @@ METRIC_CLEANUP_RUNS = "sessionclock_cleanup_runs_total"
 METRIC_CLEANUP_ROWS = "sessionclock_cleanup_rows_total"
 METRIC_SCHEDULER_SESSIONS = "sessionclock_scheduler_sessions"
 METRIC_CONNECTIONS = "sessionclock_connections"
+METRIC_OUTBOX = "sessionclock_outbox_deliveries"
 
 # Redis names: one pub/sub channel for every session's news, one hash per session
 # for presence, a key per rate limit.

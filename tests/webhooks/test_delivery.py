@@ -155,6 +155,11 @@ async def test_failed_delivery_waits_visibly_then_lands(
     assert waiting["type"] == "lobby_opened"
     assert waiting["attempts"] == 1
     assert "got 503" in waiting["last_error"]
+    metrics = (await api.client.get("/metrics")).text
+    assert (
+        'sessionclock_outbox_deliveries{status="pending",target="webhook"} 1.0'
+        in metrics
+    )
 
     # Not due again before its backoff ends, whatever the receiver does.
     receiver.fail_with = None
