@@ -237,6 +237,17 @@ async def test_strapi_jwt_opens_only_its_users_sessions(
     )
     assert refused.status_code == 401
 
+    # A token of sessionclock's own that expired is refused here, never sent on.
+    expired = strapi_api.runtime.issuer.issue(str(people.client.id), 1).token
+    strapi_api.clock.advance(2_000)
+    with capture_logs() as logs:
+        late = await strapi_api.client.get(
+            path, headers={"Authorization": f"Bearer {expired}"}
+        )
+    assert late.status_code == 401
+    assert "expired" in late.json()["detail"]
+    assert not [line for line in logs if line["event"] == "strapi.jwt_checked"]
+
     mine = await strapi_api.client.get(
         "/api/me/sessions", params={"access_token": people.companion.jwt}
     )

@@ -74,8 +74,7 @@ def build_outbound(
     *,
     strapi_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Outbound:
-    """The source the settings choose and a worker that delivers to it and to the
-    platform's webhook URL."""
+    """The source the settings choose, and the outbox worker that delivers for it."""
     bookings: BookingSource = LocalBookings()
     if settings.booking_source_kind == "strapi":
         assert settings.strapi_url is not None

@@ -103,8 +103,7 @@ def event_id(target: Target, session_id: str, key: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class NoticePolicy:
-    """Which notices a node writes: webhooks when a URL is set, write-backs when
-    the booking source writes back."""
+    """Which notices a node writes: webhooks with a URL, write-backs with a source."""
 
     webhooks: bool = False
     write_back: bool = False

@@ -105,8 +105,7 @@ class StrapiBookings:
         await self.client.aclose()
 
     async def sync(self) -> SyncResult:
-        """One pass: everything changed since the last one (the first pass reads
-        every booking that has not ended yet)."""
+        """One pass over what changed since the last one (the first reads it all)."""
         async with self._lock:
             return await self._sync()
 
@@ -167,8 +166,7 @@ class StrapiBookings:
         return result
 
     async def receive(self, secret: str | None, body: bytes) -> dict[str, Any]:
-        """Apply one webhook call of Strapi's: an entry was created, changed or
-        deleted."""
+        """Apply one of Strapi's webhook calls: an entry made, changed or deleted."""
         if self._webhook_secret is None:
             raise EndpointDisabled(
                 "the Strapi webhook", "SESSIONCLOCK_STRAPI_WEBHOOK_SECRET"
