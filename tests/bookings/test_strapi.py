@@ -12,10 +12,16 @@ import pytest
 from structlog.testing import capture_logs
 from websockets.asyncio.client import connect
 
-from sessionclock.core.clock import to_epoch_ms, to_iso
-from tests.bookings.conftest import SPANISH_STATUSES, Bookings, People, wait_for
+from sessionclock.core.clock import SystemClock, to_epoch_ms, to_iso
+from tests.bookings.conftest import (
+    SPANISH_STATUSES,
+    ApiFactory,
+    Bookings,
+    People,
+    wait_for,
+)
 from tests.bookings.strapi_server import StrapiServer
-from tests.conftest import Api
+from tests.conftest import Api, Backend
 from tests.helpers import API_KEY, running_server, server_env
 
 pytestmark = [pytest.mark.strapi, pytest.mark.timeout(300)]
@@ -340,3 +346,65 @@ async def test_served_node_syncs_and_writes_back_on_its_own(
 
             await wait_for(confirmed)
     assert "strapi.written_back" in server.log()
+
+
+async def test_plain_fields_and_a_duration_are_read_from_strapi(
+    api_factory: ApiFactory,
+    sqlite_url: str,
+    strapi_settings: dict[str, Any],
+    bookings: Bookings,
+) -> None:
+    """Participants in plain text fields and a duration in minutes make a session."""
+    api: Api = await api_factory(
+        Backend("sqlite", sqlite_url),
+        **strapi_settings,
+        strapi_participants="field",
+        strapi_client_field="clientRef",
+        strapi_companion_field="companionRef",
+        strapi_ends_at_field="",
+        strapi_duration_field="durationMinutes",
+    )
+    api.clock.set(SystemClock().now_ms())
+    entry = bookings.create(
+        starts_in_s=20 * MINUTE_S,
+        endsAt=None,
+        durationMinutes=45,
+        client=None,
+        companion=None,
+        clientRef="crm-client-7",
+        companionRef="crm-companion-9",
+    )
+    await _sync(api)
+    session = await _session(api, entry["documentId"])
+    assert session["participants"]["client"]["user_id"] == "crm-client-7"
+    assert session["participants"]["companion"]["user_id"] == "crm-companion-9"
+    starts_at_ms = to_epoch_ms(datetime.fromisoformat(entry["startsAt"]))
+    assert session["ends_at"] == to_iso(starts_at_ms + 45 * MINUTE_S * 1000)
+
+
+async def test_users_named_by_document_id_match_their_jwts(
+    api_factory: ApiFactory,
+    sqlite_url: str,
+    strapi_settings: dict[str, Any],
+    bookings: Bookings,
+    people: People,
+) -> None:
+    """With user_key documentId, sessions and JWTs both name users by documentId."""
+    api: Api = await api_factory(
+        Backend("sqlite", sqlite_url), **strapi_settings, strapi_user_key="documentId"
+    )
+    api.clock.set(SystemClock().now_ms())
+    entry = bookings.create(starts_in_s=20 * MINUTE_S)
+    await _sync(api)
+    session = await _session(api, entry["documentId"])
+    assert session["participants"]["client"]["user_id"] == people.client.document_id
+
+    me = await api.client.get(
+        "/api/me", headers={"Authorization": f"Bearer {people.companion.jwt}"}
+    )
+    assert me.json() == {"user_id": people.companion.document_id}
+    own = await api.client.get(
+        f"/api/sessions/{entry['documentId']}",
+        headers={"Authorization": f"Bearer {people.companion.jwt}"},
+    )
+    assert own.status_code == 200
