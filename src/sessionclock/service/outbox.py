@@ -7,7 +7,7 @@ import contextlib
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import structlog
 
@@ -18,6 +18,8 @@ from sessionclock.errors import DeliveryFailed
 from sessionclock.storage.outbox import Delivery, OutboxRepository
 
 log = structlog.get_logger(__name__)
+
+AttemptResult = Literal["delivered", "retried", "failed"]
 
 
 class Sender(Protocol):
@@ -61,73 +63,55 @@ class OutboxWorker:
 
     async def deliver_due(self) -> DeliveryPass:
         """One pass over what is due now; returns what became of it."""
-        delivered = retried = failed = 0
+        results: list[AttemptResult] = []
         now_ms = self._clock.now_ms()
         for delivery in await self.repository.due(now_ms, OUTBOX_BATCH):
-            if not await self.repository.claim(delivery, now_ms + OUTBOX_CLAIM_MS):
-                continue
-            outcome = await self._deliver_one(delivery)
-            if outcome == "delivered":
-                delivered += 1
-            elif outcome == "retried":
-                retried += 1
-            else:
-                failed += 1
-        return DeliveryPass(delivered, retried, failed)
+            if await self.repository.claim(delivery, now_ms + OUTBOX_CLAIM_MS):
+                results.append(await self._deliver_one(delivery))
+        return DeliveryPass(
+            delivered=results.count("delivered"),
+            retried=results.count("retried"),
+            failed=results.count("failed"),
+        )
 
-    async def _deliver_one(self, delivery: Delivery) -> str:
+    async def _deliver_one(self, delivery: Delivery) -> AttemptResult:
+        bound = log.bind(
+            event_id=delivery.event_id,
+            target=delivery.target,
+            type=delivery.type,
+            session_id=delivery.session_id,
+        )
         sender = self._senders.get(delivery.target)
         try:
             if sender is None:
                 raise DeliveryFailed(delivery.target, "no receiver is configured")
             await sender.deliver(delivery)
         except DeliveryFailed as error:
-            return await self._failed(delivery, error.reason)
+            return await self._failed(delivery, error.reason, bound)
         except Exception as error:
-            log.error(
-                "outbox.delivery_crashed",
-                event_id=delivery.event_id,
-                target=delivery.target,
-                exc_info=error,
-            )
-            return await self._failed(delivery, f"{type(error).__name__}: {error}")
+            bound.error("outbox.delivery_crashed", exc_info=error)
+            reason = f"{type(error).__name__}: {error}"
+            return await self._failed(delivery, reason, bound)
 
         await self.repository.delivered(delivery, self._clock.now_ms())
-        log.info(
-            "outbox.delivered",
-            event_id=delivery.event_id,
-            target=delivery.target,
-            type=delivery.type,
-            session_id=delivery.session_id,
-            attempts=delivery.attempts + 1,
-        )
+        bound.info("outbox.delivered", attempts=delivery.attempts + 1)
         return "delivered"
 
-    async def _failed(self, delivery: Delivery, reason: str) -> str:
+    async def _failed(
+        self,
+        delivery: Delivery,
+        reason: str,
+        bound: structlog.typing.FilteringBoundLogger,
+    ) -> AttemptResult:
         attempts = delivery.attempts + 1
         if self._backoff.gives_up_after(attempts):
             await self.repository.failed(delivery, reason, None)
-            log.error(
-                "outbox.gave_up",
-                event_id=delivery.event_id,
-                target=delivery.target,
-                type=delivery.type,
-                session_id=delivery.session_id,
-                attempts=attempts,
-                error=reason,
-            )
+            bound.error("outbox.gave_up", attempts=attempts, error=reason)
             return "failed"
         delay_ms = self._backoff.delay_ms(attempts, self._jitter())
         await self.repository.failed(delivery, reason, self._clock.now_ms() + delay_ms)
-        log.warning(
-            "outbox.retry_later",
-            event_id=delivery.event_id,
-            target=delivery.target,
-            type=delivery.type,
-            session_id=delivery.session_id,
-            attempts=attempts,
-            retry_in_ms=delay_ms,
-            error=reason,
+        bound.warning(
+            "outbox.retry_later", attempts=attempts, retry_in_ms=delay_ms, error=reason
         )
         return "retried"
 
