@@ -369,7 +369,8 @@ class SessionRepository:
         now_ms: int,
         notices: Sequence[Notice] = (),
     ) -> bool:
-        """Run a one-row write returning its id, and add its event row if it wrote."""
+        """Run a one-row write returning its id; then its event row and notices."""
+        # Notices go to another table; with them, PostgreSQL takes the transaction.
         if self._dialect == "postgresql" and not notices:
             # One statement: the event row is inserted from the write's RETURNING.
             event = _event_row(session, events, now_ms)
