@@ -225,11 +225,22 @@ async def test_strapi_jwt_opens_only_its_users_sessions(
     await _sync(strapi_api)
     path = f"/api/sessions/{entry['documentId']}"
 
-    own = await strapi_api.client.get(
-        path, headers={"Authorization": f"Bearer {people.client.jwt}"}
-    )
+    with capture_logs() as first:
+        own = await strapi_api.client.get(
+            path, headers={"Authorization": f"Bearer {people.client.jwt}"}
+        )
     assert own.status_code == 200, own.text
+    checked = [line for line in first if line["event"] == "strapi.jwt_checked"]
+    assert [line["user_id"] for line in checked] == [str(people.client.id)]
     assert own.json()["participants"]["client"]["user_id"] == str(people.client.id)
+
+    # Strapi's answer is remembered: the same JWT again does not ask it.
+    with capture_logs() as logs:
+        again = await strapi_api.client.get(
+            path, headers={"Authorization": f"Bearer {people.client.jwt}"}
+        )
+    assert again.status_code == 200
+    assert not [line for line in logs if line["event"] == "strapi.jwt_checked"]
 
     other = await strapi_api.client.get(
         path, headers={"Authorization": f"Bearer {people.stranger.jwt}"}
