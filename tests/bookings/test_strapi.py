@@ -265,6 +265,15 @@ async def test_strapi_jwt_opens_only_its_users_sessions(
     assert "expired" in late.json()["detail"]
     assert not [line for line in logs if line["event"] == "strapi.jwt_checked"]
 
+    # Neither is anything that cannot be a users-permissions JWT.
+    with capture_logs() as logs:
+        for garbage in ("a.b.c", "not-a-token", people.client.jwt.split(".")[0]):
+            refused = await strapi_api.client.get(
+                path, headers={"Authorization": f"Bearer {garbage}"}
+            )
+            assert refused.status_code == 401
+    assert not [line for line in logs if line["event"] == "strapi.jwt_checked"]
+
     mine = await strapi_api.client.get(
         "/api/me/sessions", params={"access_token": people.companion.jwt}
     )

@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+import jwt
 import structlog
 
 from sessionclock.bookings.base import SyncResult
@@ -218,7 +219,8 @@ class StrapiBookings:
         the token itself), refusals too, so that a page polling every two seconds
         costs Strapi one call per token and interval.
         """
-        if token.count(".") != 2:
+        if not _looks_like_strapi_jwt(token, time.time()):
+            # Garbage and expired tokens cost Strapi nothing.
             return None
         digest = hashlib.sha256(token.encode()).hexdigest()
         now_s = time.monotonic()
@@ -344,3 +346,21 @@ class StrapiBookings:
                 log.error("strapi.sync_crashed", exc_info=error)
                 delay_s = self._sync_interval_s
             await asyncio.sleep(delay_s)
+
+
+def _looks_like_strapi_jwt(token: str, now_s: float) -> bool:
+    """Whether a token is shaped like a users-permissions JWT that has not expired.
+
+    Nothing here is verified: only Strapi can. This keeps tokens that cannot be
+    one from costing Strapi a request each.
+    """
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return False
+    expires_at_s = claims.get("exp")
+    return (
+        isinstance(claims.get("id"), int | str)
+        and isinstance(expires_at_s, int | float)
+        and expires_at_s > now_s
+    )
