@@ -177,6 +177,7 @@ class Api:
     platform: dict[str, str] = field(
         default_factory=lambda: {"Authorization": f"Bearer {API_KEY}"}
     )
+    app: Any = None
 
     def as_user(self, user_id: str, ttl_s: int = 3600) -> dict[str, str]:
         token = self.runtime.issuer.issue(user_id, ttl_s).token
@@ -202,7 +203,7 @@ async def api_factory(tmp_path: Path) -> AsyncIterator[Any]:
             transport=transport, base_url="http://sessionclock.test"
         )
         stack.append(client)
-        return Api(client=client, runtime=app.state.runtime, clock=clock)
+        return Api(client=client, runtime=app.state.runtime, clock=clock, app=app)
 
     yield build
     for item in reversed(stack):

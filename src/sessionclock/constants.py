@@ -36,6 +36,7 @@ METRIC_CLEANUP_ROWS = "sessionclock_cleanup_rows_total"
 METRIC_SCHEDULER_SESSIONS = "sessionclock_scheduler_sessions"
 METRIC_CONNECTIONS = "sessionclock_connections"
 METRIC_CALL_EVENTS = "sessionclock_call_events_total"
+METRIC_OUTBOX = "sessionclock_outbox_deliveries"
 
 # Redis names: one pub/sub channel for every session's news, one hash per session
 # for presence, a key per rate limit.
@@ -65,3 +66,23 @@ CLIENT_LOG_RATE = "30/minute"
 
 # Redis hash where each node reports its open connections for the debug page.
 REDIS_NODES_KEY = f"{REDIS_PREFIX}:nodes"
+
+# Outgoing webhooks: the headers each delivery carries. The signature header holds
+# `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+WEBHOOK_SIGNATURE_HEADER = "Sessionclock-Signature"
+WEBHOOK_EVENT_ID_HEADER = "Sessionclock-Event-Id"
+WEBHOOK_EVENT_TYPE_HEADER = "Sessionclock-Event-Type"
+WEBHOOK_TOLERANCE_S = 300
+
+# The outbox: how many deliveries one pass takes, and how long a claim holds.
+OUTBOX_BATCH = 50
+OUTBOX_CLAIM_MS = 60_000
+
+# Strapi: the header its webhooks carry the shared secret in, the largest page a
+# sync asks for, how long a checked users-permissions JWT is trusted, how many
+# are remembered.
+STRAPI_WEBHOOK_SECRET_HEADER = "X-Sessionclock-Secret"  # noqa: S105
+STRAPI_MAX_PAGE_SIZE = 100
+STRAPI_MAX_PAGES = 200
+STRAPI_JWT_CACHE_ENTRIES = 10_000
+STRAPI_SYNC_OVERLAP_MS = 5_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -72,6 +73,14 @@ class TokenIssuer:
         """The user a token names; raises InvalidCredentials for anything else."""
         return self.check(token).user_id
 
+    def claims_to_be_ours(self, token: str) -> bool:
+        """Whether a token says this service issued it, signature aside."""
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            return False
+        return isinstance(claims, dict) and claims.get("iss") == TOKEN_ISSUER
+
     def check(self, token: str) -> VerifiedToken:
         """The user a token names and until when; raises InvalidCredentials."""
         try:
@@ -110,11 +119,17 @@ class Authenticator:
     """Turns a bearer credential into a principal."""
 
     def __init__(
-        self, api_key: str, cron_token: str | None, issuer: TokenIssuer
+        self,
+        api_key: str,
+        cron_token: str | None,
+        issuer: TokenIssuer,
+        source_participant: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._api_key = api_key
         self._cron_token = cron_token
         self._issuer = issuer
+        # The booking source's own credentials (a Strapi JWT), tried after ours.
+        self._source_participant = source_participant
 
     @property
     def cron_enabled(self) -> bool:
@@ -141,6 +156,36 @@ class Authenticator:
                 "the platform key goes in the Authorization header, never in an address"
             )
         return Principal(Kind.PARTICIPANT, self._issuer.verify(token))
+
+    async def authenticate_any(self, bearer: str | None) -> Principal:
+        """`authenticate`, and then the booking source's credentials."""
+        try:
+            return self.authenticate(bearer)
+        except InvalidCredentials as error:
+            return await self._from_source(bearer, error)
+
+    async def authenticate_participant_any(self, token: str | None) -> Principal:
+        """`authenticate_participant`, and then the booking source's credentials."""
+        try:
+            return self.authenticate_participant(token)
+        except InvalidCredentials as error:
+            if error.reason.startswith("the platform key"):
+                raise
+            return await self._from_source(token, error)
+
+    async def _from_source(
+        self, token: str | None, refusal: InvalidCredentials
+    ) -> Principal:
+        """The source's user for a token we did not sign; our refusal otherwise."""
+        if self._source_participant is None or not token:
+            raise refusal
+        if self._issuer.claims_to_be_ours(token):
+            # An expired or altered token of ours is never shown to the source.
+            raise refusal
+        user_id = await self._source_participant(token)
+        if user_id is None:
+            raise refusal
+        return Principal(Kind.PARTICIPANT, user_id)
 
     def authenticate_cron(self, bearer: str | None) -> Principal:
         if self._cron_token is None:

@@ -154,3 +154,21 @@ class EndpointDisabled(SessionClockError):
         )
         self.endpoint = endpoint
         self.setting = setting
+
+
+class DeliveryFailed(SessionClockError):
+    """An outbox message did not reach its receiver this time; it is retried."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        super().__init__(f"delivery to the {target} failed: {reason}")
+        self.target = target
+        self.reason = reason
+
+
+class BookingSourceUnavailable(SessionClockError):
+    """The booking source did not answer, or answered with something unusable."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"booking source {source!r}: {reason}")
+        self.source = source
+        self.reason = reason

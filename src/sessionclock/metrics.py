@@ -82,3 +82,9 @@ class Metrics:
             "Sessions whose deadlines this node's scheduler holds in memory.",
             registry=self.registry,
         )
+        self.outbox = Gauge(
+            names.METRIC_OUTBOX,
+            "Outbox deliveries by target and status, counted when metrics are scraped.",
+            ["target", "status"],
+            registry=self.registry,
+        )

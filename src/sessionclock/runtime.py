@@ -13,6 +13,8 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from sessionclock.bookings.base import BookingSource
+from sessionclock.bookings.factory import build_outbound, notice_policy
 from sessionclock.bus import BusMessage, EventBus, InProcessBus, RedisBus
 from sessionclock.constants import CLIENT_LOG_RATE
 from sessionclock.core.clock import Clock, SystemClock
@@ -22,11 +24,13 @@ from sessionclock.ratelimit import RateLimiter
 from sessionclock.realtime.hub import Hub
 from sessionclock.realtime.presence import LocalPresence, Presence, RedisPresence
 from sessionclock.service.calls import CallService
+from sessionclock.service.outbox import OutboxWorker
 from sessionclock.service.scheduler import Scheduler
 from sessionclock.service.sessions import SessionService
 from sessionclock.settings import Settings
 from sessionclock.storage.attendance import AttendanceRepository
 from sessionclock.storage.database import create_engine, migrate
+from sessionclock.storage.outbox import OutboxRepository
 from sessionclock.storage.repository import SessionRepository
 from sessionclock.video import BuiltinProvider, UrlTemplateProvider, VideoProvider
 
@@ -52,6 +56,8 @@ class Runtime:
     hub: Hub
     presence: Presence
     calls: CallService
+    bookings: BookingSource
+    outbox: OutboxWorker
 
     async def redis_reachable(self) -> bool | None:
         """None without Redis; otherwise whether it answers a ping."""
@@ -118,7 +124,7 @@ async def open_runtime(
         if settings.auto_migrate:
             await migrate(engine)
         metrics = Metrics()
-        repository = SessionRepository(engine)
+        repository = SessionRepository(engine, notice_policy(settings))
         bus: EventBus
         presence: Presence
         if redis is not None:
@@ -147,7 +153,16 @@ async def open_runtime(
             if message.session is not None:
                 scheduler.track(message.session)
 
+        outbound = build_outbound(settings, service, OutboxRepository(engine))
+
+        async def nudge_outbox(message: BusMessage) -> None:
+            # Only a change of a session writes to the outbox; presence and the
+            # call's signalling never do.
+            if message.session is not None:
+                outbound.outbox.nudge()
+
         bus.subscribe(track)
+        bus.subscribe(nudge_outbox)
         bus.on_reconnect(scheduler.reload)
         hub = Hub(
             service,
@@ -179,6 +194,7 @@ async def open_runtime(
                 settings.api_key.get_secret_value(),
                 None if cron is None else cron.get_secret_value(),
                 issuer,
+                outbound.bookings.participant,
             ),
             cleanup_limiter=RateLimiter(
                 settings.cleanup_rate_limit, settings.redis_url, redis
@@ -189,9 +205,12 @@ async def open_runtime(
             hub=hub,
             presence=presence,
             calls=calls,
+            bookings=outbound.bookings,
+            outbox=outbound.outbox,
         )
         await hub.start()
         await bus.start()
+        await outbound.start(run_background=run_scheduler)
         if run_scheduler:
             await scheduler.start()
         log.info(
@@ -199,12 +218,14 @@ async def open_runtime(
             node=settings.node,
             env=settings.env,
             database=engine.dialect.name,
+            bookings=outbound.bookings.name,
         )
         try:
             yield runtime
         finally:
             await hub.stop()
             await scheduler.stop()
+            await outbound.stop()
             await bus.stop()
             log.info("node.stopped", node=settings.node)
     finally:

@@ -18,7 +18,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from sessionclock.constants import DEFAULT_SQLITE_FILE, DEV_SECRETS_FILE
+from sessionclock.bookings.strapi.fields import outcome_values, status_values
+from sessionclock.constants import (
+    DEFAULT_SQLITE_FILE,
+    DEV_SECRETS_FILE,
+    STRAPI_MAX_PAGE_SIZE,
+)
 from sessionclock.core.session import Timing
 from sessionclock.errors import ConfigError
 from sessionclock.video.url_template import check_template
@@ -83,6 +88,39 @@ class Settings(BaseSettings):
     video_jwt_audience: str = "jitsi"
     video_jwt_subject: str = "*"
 
+    # Where bookings live, and what the platform hears back; see docs/strapi.md and
+    # docs/webhooks.md. Unset, the source is `strapi` when STRAPI_URL is set.
+    booking_source: Literal["local", "strapi"] | None = None
+    strapi_collection: str = Field(default="bookings", pattern=r"^[a-z0-9-]+$")
+    strapi_model: str = Field(default="booking", pattern=r"^[a-z0-9-]+$")
+    strapi_id_field: Literal["documentId", "id"] = "documentId"
+    strapi_starts_at_field: str = "startsAt"
+    strapi_ends_at_field: str | None = "endsAt"
+    strapi_duration_field: str | None = None
+    strapi_duration_unit_s: int = Field(default=60, ge=1, le=3600)
+    strapi_status_field: str | None = "bookingStatus"
+    strapi_status_values: str = (
+        "pending=pending,confirmed=confirmed,cancelled=cancelled"
+    )
+    strapi_client_field: str = "client"
+    strapi_companion_field: str = "companion"
+    strapi_participants: Literal["relation", "field"] = "relation"
+    strapi_user_key: Literal["id", "documentId", "username", "email"] = "id"
+    strapi_outcome_field: str | None = None
+    strapi_outcome_values: str = ""
+    strapi_webhook_secret: SecretStr | None = None
+    strapi_sync_interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    strapi_page_size: int = Field(default=100, ge=1, le=STRAPI_MAX_PAGE_SIZE)
+    strapi_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    strapi_jwt_cache_s: float = Field(default=60.0, ge=0, le=3600)
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    outbox_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    outbox_max_attempts: int = Field(default=20, ge=1, le=1000)
+    outbox_backoff_base_s: float = Field(default=1.0, gt=0, le=3600)
+    outbox_backoff_cap_s: float = Field(default=600.0, gt=0, le=86_400)
+
     @field_validator(
         "redis_url",
         "secret_key",
@@ -95,6 +133,14 @@ class Settings(BaseSettings):
         "turn_secret",
         "video_url_template",
         "video_jwt_secret",
+        "booking_source",
+        "strapi_ends_at_field",
+        "strapi_duration_field",
+        "strapi_status_field",
+        "strapi_outcome_field",
+        "strapi_webhook_secret",
+        "webhook_url",
+        "webhook_secret",
         mode="before",
     )
     @classmethod
@@ -116,6 +162,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"expected a rate such as '10/minute' or '2 per second', got {value!r}"
             ) from None
+        return value
+
+    @field_validator("strapi_status_values")
+    @classmethod
+    def _valid_status_values(cls, value: str) -> str:
+        status_values(value)
+        return value
+
+    @field_validator("strapi_outcome_values")
+    @classmethod
+    def _valid_outcome_values(cls, value: str) -> str:
+        outcome_values(value)
         return value
 
     @field_validator("allowed_origins", mode="before")
@@ -230,6 +288,12 @@ class Settings(BaseSettings):
         return Timing(no_show_s=self.no_show_s, warnings_s=self.warnings_s)
 
     @property
+    def booking_source_kind(self) -> Literal["local", "strapi"]:
+        if self.booking_source is not None:
+            return self.booking_source
+        return "strapi" if self.strapi_url else "local"
+
+    @property
     def node(self) -> str:
         return self.node_name or f"{os.uname().nodename}:{os.getpid()}"
 
@@ -250,6 +314,11 @@ def load_settings(**overrides: object) -> Settings:
     if settings.is_production:
         _require_secrets(settings)
         return settings
+    problems = _delivery_problems(settings)
+    if problems:
+        raise ConfigError(
+            "cannot start: " + "; ".join(problems) + " (see docs/configuration.md)"
+        )
     return _with_dev_secrets(settings)
 
 
@@ -268,12 +337,31 @@ def _require_secrets(settings: Settings) -> None:
         problems.append(
             f"CRON_SECRET_TOKEN is shorter than {MIN_SECRET_CHARS} characters"
         )
+    problems.extend(_delivery_problems(settings))
     if problems:
         raise ConfigError(
             "cannot start in production: "
             + "; ".join(problems)
             + " (see docs/configuration.md)"
         )
+
+
+def _delivery_problems(settings: Settings) -> list[str]:
+    """What stops the booking source or the webhooks from working as configured."""
+    problems = []
+    if settings.booking_source_kind == "strapi":
+        if not settings.strapi_url or settings.strapi_api_token is None:
+            problems.append(
+                "the strapi booking source needs STRAPI_URL and STRAPI_API_TOKEN"
+            )
+        if not settings.strapi_ends_at_field and not settings.strapi_duration_field:
+            problems.append(
+                "SESSIONCLOCK_STRAPI_ENDS_AT_FIELD or "
+                "SESSIONCLOCK_STRAPI_DURATION_FIELD must name where a booking ends"
+            )
+    if settings.webhook_url and settings.webhook_secret is None:
+        problems.append("SESSIONCLOCK_WEBHOOK_URL needs SESSIONCLOCK_WEBHOOK_SECRET")
+    return problems
 
 
 def _with_dev_secrets(settings: Settings) -> Settings:

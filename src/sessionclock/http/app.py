@@ -15,6 +15,7 @@ from sessionclock.core.clock import Clock
 from sessionclock.http.errors import install_error_handlers
 from sessionclock.http.middleware import BodyLimit, RequestTiming
 from sessionclock.http.routes import (
+    bookings,
     calls,
     cleanup,
     client_logs,
@@ -60,6 +61,7 @@ def create_app(
     install_error_handlers(app)
     # The cleanup routes come first: `/api/sessions/cleanup` is not a session id.
     app.include_router(cleanup.router)
+    app.include_router(bookings.router)
     app.include_router(sessions.router)
     app.include_router(participants.router)
     app.include_router(realtime.router)

@@ -63,12 +63,14 @@ async def get_principal(
     cookie: Annotated[str | None, Depends(_cookie)],
 ) -> Principal:
     if header is not None:
-        principal = runtime.authenticator.authenticate(header)
+        principal = await runtime.authenticator.authenticate_any(header)
     else:
         # Addresses end up in proxy logs and browser history, cookies come from a
         # sign-in link: only a participant's own token may travel there, never the
         # platform key.
-        principal = runtime.authenticator.authenticate_participant(query or cookie)
+        principal = await runtime.authenticator.authenticate_participant_any(
+            query or cookie
+        )
     log.debug(
         "credentials.accepted", kind=principal.kind.value, user_id=principal.user_id
     )

@@ -25,6 +25,7 @@ STATUS_CODES: tuple[tuple[type[errors.SessionClockError], int], ...] = (
     (errors.Conflict, 409),
     (errors.RateLimited, 429),
     (errors.ContentionError, 503),
+    (errors.BookingSourceUnavailable, 503),
 )
 
 _MAX_SHOWN_INPUT_CHARS = 80

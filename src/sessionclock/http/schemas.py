@@ -143,6 +143,13 @@ class CleanupStatusOut(BaseModel):
     sessions: dict[str, int]
     retention_s: int
     server_time: str
+    outbox: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="outbox deliveries by target (webhook, booking_source) and status",
+    )
+    bookings: dict[str, Any] = Field(
+        default_factory=dict, description="the booking source and its last sync"
+    )
 
 
 class CallOut(BaseModel):

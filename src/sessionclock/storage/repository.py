@@ -31,6 +31,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sessionclock.core.machine import Change, Event
+from sessionclock.core.notices import Notice, NoticePolicy
 from sessionclock.core.session import (
     LIVE,
     TERMINAL,
@@ -40,6 +41,7 @@ from sessionclock.core.session import (
     from_record,
     to_record,
 )
+from sessionclock.storage.outbox import add_notices, purge_delivered
 from sessionclock.storage.tables import cleanup_runs, session_events, sessions
 
 # The statements of the hot path are built once: SQLAlchemy then finds their
@@ -101,8 +103,12 @@ class StoredEvent:
 class SessionRepository:
     """The sessions table and its companions, behind methods named for what they do."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, notices: NoticePolicy | None = None
+    ) -> None:
         self._engine = engine
+        # What the outbox hears of each change, written in the change's transaction.
+        self._notices = notices or NoticePolicy()
         self._dialect = engine.dialect.name
         # On PostgreSQL one statement is atomic by itself: reads and the combined
         # writes below run without BEGIN and COMMIT, one round trip each.
@@ -130,8 +136,15 @@ class SessionRepository:
             .values(**_row(session), created_at_ms=now_ms, updated_at_ms=now_ms)
             .returning(sessions.c.id)
         )
+        notices = self._notices.for_change(None, session, change.events, now_ms)
         return await self._write_one(
-            statement, _with_event_row(statement), {}, session, change.events, now_ms
+            statement,
+            _with_event_row(statement),
+            {},
+            session,
+            change.events,
+            now_ms,
+            notices,
         )
 
     async def replace(self, change: Change, now_ms: int) -> bool:
@@ -143,8 +156,9 @@ class SessionRepository:
         params.update(
             new_updated_at_ms=now_ms, where_id=before.id, where_version=before.version
         )
+        notices = self._notices.for_change(before, after, change.events, now_ms)
         return await self._write_one(
-            _REPLACE, _REPLACE_WITH_EVENT, params, after, change.events, now_ms
+            _REPLACE, _REPLACE_WITH_EVENT, params, after, change.events, now_ms, notices
         )
 
     async def versions(self, session_ids: Sequence[str]) -> dict[str, int]:
@@ -272,7 +286,11 @@ class SessionRepository:
         statement = self._insert_ignoring_conflict(session_events).values(**values)
         async with self._engine.begin() as connection:
             result = await connection.execute(statement.returning(session_events.c.id))
-            return result.first() is not None
+            if result.first() is None:
+                return False
+            notices = self._notices.for_warning(session, remaining_s, now_ms)
+            await add_notices(connection, notices, now_ms)
+            return True
 
     async def events(self, session_id: str) -> list[StoredEvent]:
         """The runtime record of one session, oldest first."""
@@ -302,6 +320,7 @@ class SessionRepository:
             await connection.execute(
                 delete(cleanup_runs).where(cleanup_runs.c.ran_at_ms < ended_before_ms)
             )
+            await purge_delivered(connection, ended_before_ms)
         return int(result.rowcount or 0)
 
     async def count_by_status(self) -> dict[str, int]:
@@ -348,9 +367,11 @@ class SessionRepository:
         session: Session,
         events: Sequence[Event],
         now_ms: int,
+        notices: Sequence[Notice] = (),
     ) -> bool:
-        """Run a one-row write returning its id, and add its event row if it wrote."""
-        if self._dialect == "postgresql":
+        """Run a one-row write returning its id; then its event row and notices."""
+        # Notices go to another table; with them, PostgreSQL takes the transaction.
+        if self._dialect == "postgresql" and not notices:
             # One statement: the event row is inserted from the write's RETURNING.
             event = _event_row(session, events, now_ms)
             params = {**params, **{f"event_{k}": v for k, v in event.items()}}
@@ -362,6 +383,7 @@ class SessionRepository:
             if (await connection.execute(statement, params)).first() is None:
                 return False
             await _add_events(connection, [(session, events)], now_ms)
+            await add_notices(connection, notices, now_ms)
         return True
 
     async def _set_based(
@@ -373,6 +395,12 @@ class SessionRepository:
             await _add_events(
                 connection, [(session, events) for session in changed], now_ms
             )
+            notices = [
+                notice
+                for session in changed
+                for notice in self._notices.for_change(None, session, events, now_ms)
+            ]
+            await add_notices(connection, notices, now_ms)
         return changed
 
     def _insert_ignoring_conflict(self, table: Any) -> Any:

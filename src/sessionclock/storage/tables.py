@@ -108,3 +108,23 @@ attendance = Table(
     Column("node", String(128), nullable=False),
     Column("detail", String(200), nullable=False, default=""),
 )
+
+# Messages for the outside world (platform webhooks, booking write-backs), written in
+# the transaction of the change they tell of and delivered at least once after it.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", _Serial, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("target", String(32), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("session_id", String(128), nullable=False, index=True),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at_ms", BigInteger, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("delivered_at_ms", BigInteger, nullable=True),
+    Index("ix_outbox_status_next_attempt_at_ms", "status", "next_attempt_at_ms"),
+)

@@ -41,6 +41,8 @@ async def cleanup_status(
         sessions=await runtime.repository.count_by_status(),
         retention_s=runtime.settings.retention_s,
         server_time=to_iso(runtime.clock.now_ms()),
+        outbox=await runtime.outbox.repository.counts(),
+        bookings=runtime.bookings.report(),
     )
 
 

@@ -73,6 +73,23 @@ async def state(runtime: RuntimeDep) -> dict[str, Any]:
             "kind": "redis" if runtime.redis is not None else "in-process",
             "connected": runtime.bus.connected,
         },
+        "bookings": runtime.bookings.report(),
+        "outbox": {
+            "counts": await runtime.outbox.repository.counts(),
+            "undelivered": [
+                {
+                    "event_id": delivery.event_id,
+                    "target": delivery.target,
+                    "type": delivery.type,
+                    "session_id": delivery.session_id,
+                    "status": delivery.status.value,
+                    "attempts": delivery.attempts,
+                    "next_attempt_at": to_iso(delivery.next_attempt_at_ms),
+                    "last_error": delivery.last_error,
+                }
+                for delivery in await runtime.outbox.repository.undelivered(10)
+            ],
+        },
         "server_time": to_iso(runtime.clock.now_ms()),
     }
 

@@ -48,6 +48,9 @@ async def metrics(runtime: RuntimeDep) -> Response:
     try:
         for status, count in (await runtime.repository.count_by_status()).items():
             runtime.metrics.sessions.labels(status).set(count)
+        for target, counts in (await runtime.outbox.repository.counts()).items():
+            for status, count in counts.items():
+                runtime.metrics.outbox.labels(target, status).set(count)
     except Exception as error:
         log.warning("metrics.count_failed", error=str(error))
     runtime.metrics.scheduler_sessions.set(runtime.scheduler.tracked)

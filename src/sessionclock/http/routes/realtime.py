@@ -113,7 +113,7 @@ async def session_socket(websocket: WebSocket) -> None:
 
     # Refuse before accepting: a refused client learns nothing but the status.
     try:
-        principal = _socket_principal(websocket, runtime)
+        principal = await _socket_principal(websocket, runtime)
         if not _SESSION_ID.match(session_id):
             raise InvalidInput("session_id", "a session id", session_id)
         assert principal.user_id is not None
@@ -220,7 +220,7 @@ async def _write(websocket: WebSocket, connection: Connection) -> None:
             await websocket.close(int(connection.close_code or CloseCode.NORMAL))
 
 
-def _socket_principal(websocket: WebSocket, runtime: Runtime) -> Principal:
+async def _socket_principal(websocket: WebSocket, runtime: Runtime) -> Principal:
     if not origin_allowed(
         websocket.headers.get("origin"), websocket.headers.get("host"), runtime.settings
     ):
@@ -228,12 +228,12 @@ def _socket_principal(websocket: WebSocket, runtime: Runtime) -> Principal:
     header = websocket.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "bearer" and credentials:
-        principal = runtime.authenticator.authenticate(credentials.strip())
+        principal = await runtime.authenticator.authenticate_any(credentials.strip())
     else:
         token = websocket.query_params.get("access_token") or websocket.cookies.get(
             PAGE_TOKEN_COOKIE
         )
-        principal = runtime.authenticator.authenticate_participant(token)
+        principal = await runtime.authenticator.authenticate_participant_any(token)
     if principal.kind is not Kind.PARTICIPANT:
         raise Forbidden("a session socket", "a participant token naming the caller")
     return principal

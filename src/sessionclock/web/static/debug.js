@@ -161,6 +161,22 @@ async function refresh() {
         ]),
       ),
       element("p", { textContent: `${t("debug.bus")}: ${state.bus.kind}, ${t(state.bus.connected ? "debug.connected" : "debug.disconnected")}` }),
+      element("p", { textContent: `${t("debug.bookings")}: ${state.bookings.source}${state.bookings.last_error ? ` (${state.bookings.last_error})` : ""}` }),
+      table(
+        t("debug.outbox"),
+        [t("debug.col_target"), t("debug.col_pending"), t("debug.col_delivered"), t("debug.col_failed")],
+        Object.entries(state.outbox.counts).map(([target, counts]) => [target, counts.pending, counts.delivered, counts.failed]),
+      ),
+      table(
+        t("debug.undelivered"),
+        [t("debug.col_session"), t("debug.col_event"), t("debug.col_attempts"), t("debug.col_error")],
+        state.outbox.undelivered.map((delivery) => [
+          delivery.session_id,
+          `${delivery.target} ${delivery.type} (${delivery.status})`,
+          delivery.attempts,
+          delivery.last_error,
+        ]),
+      ),
     );
   } catch (error) {
     log.error("debug.state_failed", { error: String(error) });

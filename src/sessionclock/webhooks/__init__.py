@@ -1,0 +1,1 @@
+"""Outgoing webhooks: signed deliveries of what happened to a platform's sessions."""
