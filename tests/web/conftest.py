@@ -136,7 +136,9 @@ def all_text(page: Page) -> str:
     return text
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in the main
+# thread while the browser is open, and async tests after these need it gone.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         unavailable("Chromium", FileNotFoundError(CHROMIUM))
