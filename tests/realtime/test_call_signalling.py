@@ -29,36 +29,39 @@ OFFER = {"description": {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.
 CANDIDATE = {"candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"}}
 
 
+def _serve(sqlite_url: str, tmp_path: Path, **extra: str) -> Iterator[Node]:
+    server = ServerProcess(server_env(sqlite_url, **extra), tmp_path)
+    server.start()
+    try:
+        yield Node(server)
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def turn_node(sqlite_url: str, tmp_path: Path) -> Iterator[Node]:
     """One node on SQLite whose built-in call hands out TURN credentials."""
-    env = server_env(
+    yield from _serve(
         sqlite_url,
+        tmp_path,
         SESSIONCLOCK_ICE_SERVERS='[{"urls": "stun:127.0.0.1:3478"}]',
         SESSIONCLOCK_TURN_URLS="turn:127.0.0.1:3478?transport=udp",
         SESSIONCLOCK_TURN_SECRET=TURN_SECRET,
         SESSIONCLOCK_TURN_TTL_S="3600",
     )
-    server = ServerProcess(env, tmp_path)
-    server.start()
-    yield Node(server)
-    server.stop()
 
 
 @pytest.fixture
 def url_node(sqlite_url: str, tmp_path: Path) -> Iterator[Node]:
     """One node whose calls happen on a platform's own video service."""
-    env = server_env(
+    yield from _serve(
         sqlite_url,
+        tmp_path,
         SESSIONCLOCK_VIDEO_PROVIDER="url",
         SESSIONCLOCK_VIDEO_URL_TEMPLATE="https://meet.example.org/{room}?jwt={jwt}",
         SESSIONCLOCK_VIDEO_JWT_SECRET=JWT_SECRET,
         SESSIONCLOCK_VIDEO_JWT_APP_ID="platform-app",
     )
-    server = ServerProcess(env, tmp_path)
-    server.start()
-    yield Node(server)
-    server.stop()
 
 
 async def _both_in_call(

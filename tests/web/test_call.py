@@ -115,6 +115,17 @@ def _open(
     return participants.open(link, loopback_only=True)
 
 
+def _in_call(
+    server: LiveServer, participants: Participants, session_id: str, duration_s: int
+) -> tuple[Page, Page]:
+    """A session starting now, both participants on its page, both ready."""
+    session = server.create_session(session_id, starts_in_s=1, duration_s=duration_s)
+    client = _open(participants, server, session, "client")
+    companion = _open(participants, server, session, "companion")
+    _both_ready(client, companion)
+    return client, companion
+
+
 def _both_ready(client: Page, companion: Page) -> None:
     client.get_by_role("button", name="I'm ready").click()
     companion.get_by_role("button", name="I'm ready").click()
@@ -162,17 +173,14 @@ def test_the_call_ends_for_both_at_ends_at(
     live_server: LiveServer, participants: Participants
 ) -> None:
     """At ends_at both connections close, the tracks stop, and the ending shows."""
-    session = live_server.create_session("call-ends", starts_in_s=1, duration_s=14)
-    client = _open(participants, live_server, session, "client")
-    companion = _open(participants, live_server, session, "companion")
-    _both_ready(client, companion)
+    client, companion = _in_call(live_server, participants, "call-ends", 20)
     _video_flows(client, participants)
     for page in (client, companion):
         page.evaluate(KEEP_CALL)
 
     for page in (client, companion):
         expect(page.get_by_role("heading", name="The session has ended")).to_be_visible(
-            timeout=20_000
+            timeout=30_000
         )
         closed = page.evaluate(CALL_CLOSED)
         assert closed["pc"] == "closed"
@@ -187,10 +195,7 @@ def test_hang_up_and_rejoin(
     live_server: LiveServer, participants: Participants
 ) -> None:
     """Hanging up leaves the call until the participant rejoins it."""
-    session = live_server.create_session("call-rejoin", starts_in_s=1, duration_s=300)
-    client = _open(participants, live_server, session, "client")
-    companion = _open(participants, live_server, session, "companion")
-    _both_ready(client, companion)
+    client, companion = _in_call(live_server, participants, "call-rejoin", 300)
     _video_flows(companion, participants)
 
     client.get_by_role("button", name="Hang up").click()
