@@ -162,7 +162,11 @@ async def open_runtime(
                 outbound.outbox.nudge()
 
         bus.subscribe(track)
-        bus.subscribe(nudge_outbox)
+        policy = notice_policy(settings)
+        if policy.webhooks or policy.write_back:
+            # With nothing to tell, a nudge would only cost a query per change;
+            # the worker's own interval still drains what earlier settings wrote.
+            bus.subscribe(nudge_outbox)
         bus.on_reconnect(scheduler.reload)
         hub = Hub(
             service,
