@@ -340,3 +340,74 @@ class ChildProcess:
 async def sleep_until(deadline_s: float) -> None:
     """Sleep until a moment of `time.perf_counter()`; return at once if it passed."""
     await asyncio.sleep(max(0.0, deadline_s - time.perf_counter()))
+
+
+def start_profile(pid: int, duration_s: float, path: Path) -> subprocess.Popen[bytes]:
+    """Sample a process with py-spy (raw collapsed stacks) for a while, in the back."""
+    spy = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(max(1, int(duration_s))),
+            "--rate",
+            "100",
+            "--nonblocking",
+            "--format",
+            "raw",
+            "--output",
+            str(path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def finish_profile(spy: subprocess.Popen[bytes] | None, timeout_s: float = 60) -> None:
+    """Wait for py-spy to write its file; stop it if it hangs."""
+    if spy is None:
+        return
+    try:
+        spy.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        spy.terminate()
+        spy.wait(timeout=10)
+
+
+def top_frames(path: Path, limit: int = 14) -> list[tuple[float, str]]:
+    """Where a py-spy raw profile spends its samples: sessionclock's own functions
+    (inclusive share) first, then the leaf functions anywhere (self share)."""
+    if not path.exists():
+        return []
+    inclusive: dict[str, int] = {}
+    leaves: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        total += count
+        names = [_frame_name(frame) for frame in stack.split(";")]
+        leaves[names[-1]] = leaves.get(names[-1], 0) + count
+        for name in set(names):
+            # The entry points every sample passes through say nothing.
+            if "sessionclock/" in name and not name.startswith(_ENTRY_FRAMES):
+                inclusive[name] = inclusive.get(name, 0) + count
+    if not total:
+        return []
+    ours = sorted(inclusive.items(), key=lambda item: -item[1])[: limit // 2]
+    hot = sorted(leaves.items(), key=lambda item: -item[1])[: limit - len(ours)]
+    return [(round(100 * n / total, 1), f"{name}") for name, n in ours] + [
+        (round(100 * n / total, 1), f"self: {name}") for name, n in hot
+    ]
+
+
+_ENTRY_FRAMES = ("<module>", "main (", "_serve (")
+
+
+def _frame_name(frame: str) -> str:
+    name, _, where = frame.partition(" (")
+    place = where.rstrip(")").rsplit(":", 1)[0].split("site-packages/")[-1]
+    return f"{name} ({place})"

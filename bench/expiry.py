@@ -35,6 +35,7 @@ from tests.realtime.conftest import RedisServer
 from bench.common import (
     ChildProcess,
     Database,
+    finish_profile,
     log,
     now_ms,
     postgres_database,
@@ -42,7 +43,9 @@ from bench.common import (
     seed_postgres,
     session_row,
     sleep_until,
+    start_profile,
     summary,
+    top_frames,
 )
 from sessionclock.core.clock import SystemClock
 from sessionclock.credentials import TokenIssuer
@@ -178,6 +181,12 @@ async def _run_on(args: argparse.Namespace, database: Database) -> dict[str, Any
         if open_by_ms > ends_from_ms:
             raise RuntimeError("setup took longer than the lead; raise --lead-s")
 
+        spy = None
+        if args.profile is not None and isinstance(server, ServerProcess):
+            # From two seconds before the first end to a few seconds after the last.
+            await asyncio.sleep(max(0.0, (ends_from_ms - 2000 - now_ms()) / 1000))
+            spy = start_profile(server.pid, 8, args.profile)
+
         patience_s = PATIENCE_S + (args.cron_period_s if args.system == "cron" else 0)
         wait_until_ms = ends_from_ms + WINDOW_MS + patience_s * 1000
         await asyncio.wait(
@@ -188,6 +197,7 @@ async def _run_on(args: argparse.Namespace, database: Database) -> dict[str, Any
         # Every end is due by now; give the writes of the last ones a moment.
         await asyncio.sleep(max(0.0, (ends_from_ms + WINDOW_MS - now_ms()) / 1000) + 2)
         database_lateness, not_expired = await _database_view(database.dsn)
+        finish_profile(spy)
     finally:
         await asyncio.gather(*(w.close() for w in watches), return_exceptions=True)
         server.stop()
@@ -204,6 +214,8 @@ async def _run_on(args: argparse.Namespace, database: Database) -> dict[str, Any
         "database_missed": not_expired,
         "ready_in_s": round(ready_in_s, 1),
         "lead_left_s": round((ends_from_ms - open_by_ms) / 1000, 1),
+        "log_level": args.log_level,
+        "profile_top": [] if args.profile is None else top_frames(args.profile),
     }
     if args.system == "cron":
         result["cron_period_s"] = args.cron_period_s
@@ -262,6 +274,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--lead-s", type=float, default=60.0)
     parser.add_argument("--cron-period-s", type=float, default=20.0)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--profile", type=Path, help="py-spy profile of the node")
     return parser
 
 

@@ -29,13 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.helpers import SECRET_KEY, ServerProcess, server_env
 
 from bench.common import (
+    finish_profile,
     log,
     postgres_database,
     rss_kib,
     seed_postgres,
     session_row,
     sleep_until,
+    start_profile,
     summary,
+    top_frames,
 )
 from sessionclock.core.clock import SystemClock
 from sessionclock.credentials import TokenIssuer
@@ -159,9 +162,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             connector = aiohttp.TCPConnector(limit=args.connections)
             async with aiohttp.ClientSession(connector=connector) as http:
                 await closed_loop(http, targets, 8, 2.0)  # warm the pools
+                spy = None
+                if args.profile is not None:
+                    spy = start_profile(server.pid, args.duration_s, args.profile)
                 ceiling = await closed_loop(
                     http, targets, args.concurrency, args.duration_s
                 )
+                finish_profile(spy)
                 log(f"polling ceiling: {json.dumps(ceiling)}")
                 steps = []
                 for share in args.shares:
@@ -188,6 +195,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "steps": steps,
         "clients_carried": max(carried, default=0),
         "node_rss_kib": rss,
+        "profile_top": [] if args.profile is None else top_frames(args.profile),
     }
 
 
@@ -207,6 +215,7 @@ def parser() -> argparse.ArgumentParser:
         help="open-loop loads as shares of the closed-loop ceiling",
     )
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--profile", type=Path, help="py-spy profile of the node")
     return parser
 
 

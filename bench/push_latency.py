@@ -37,6 +37,7 @@ from tests.realtime.conftest import RedisServer
 from bench.common import (
     ChildProcess,
     Database,
+    finish_profile,
     machine,
     percentile,
     postgres_database,
@@ -44,7 +45,9 @@ from bench.common import (
     rss_kib,
     seed_postgres,
     session_row,
+    start_profile,
     summary,
+    top_frames,
 )
 from bench.peers.socketio_client import SocketIOSocket
 from sessionclock.client import SessionSocket
@@ -253,9 +256,13 @@ async def _run_on(args: argparse.Namespace, database: Database) -> dict[str, obj
                 marker = issuer.issue(f"p-{session_id}", 7200).token
                 pairs.append(Pair(session_id, marker, url_b, clients[index]))
         cpu_before = [cpu_s(server.pid) for server in servers]
+        spy = None
+        if args.profile is not None:
+            spy = start_profile(servers[0].pid, args.duration_s, args.profile)
         latencies_ms, missed = await measure(
             pairs, args.rate, args.duration_s, args.timeline
         )
+        finish_profile(spy)
         cpu_used = [cpu_s(s.pid) - b for s, b in zip(servers, cpu_before, strict=True)]
         if args.system == "sessionclock":
             for url in urls:
@@ -276,6 +283,7 @@ async def _run_on(args: argparse.Namespace, database: Database) -> dict[str, obj
             "rss_per_socket_kib": round(per_socket_kib, 1),
             "rss_nodes_kib": rss_after,
             "node_cpu_share": [round(c / args.duration_s, 2) for c in cpu_used],
+            "profile_top": [] if args.profile is None else top_frames(args.profile),
         }
     finally:
         await asyncio.gather(
@@ -326,7 +334,7 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--system", choices=SYSTEMS, default="sessionclock")
     parser.add_argument("--sessions", type=int, default=2000)
@@ -339,7 +347,14 @@ def main() -> None:
     parser.add_argument(
         "--timeline", action="store_true", help="print p50 and max for every second"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--profile", type=Path, help="write a py-spy profile of node A here"
+    )
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     raise_file_limit()
     result = asyncio.run(run(args))
     print(json.dumps({**result, "machine": machine()}, indent=2))
