@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import random
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -111,7 +112,20 @@ class DelayProxy:
             await delivering
 
 
+def install_timesync() -> None:
+    """Install the locked timesync package beside its page, once."""
+    if not (PAGE_DIR / "node_modules" / "timesync").exists():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=PAGE_DIR,
+            check=True,
+            timeout=300,
+            stdout=subprocess.DEVNULL,
+        )
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    await asyncio.to_thread(install_timesync)
     workdir = Path(tempfile.mkdtemp(prefix="sessionclock-bench-clock-"))
     server = ServerProcess(
         server_env(f"sqlite+aiosqlite:///{workdir}/clock.db", None), workdir

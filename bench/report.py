@@ -116,13 +116,13 @@ results of `python -m bench` ({record["mode"]} run, {record["started"]} to
 {record.get("finished", "?")}); do not edit by hand. What the figures mean for the
 design, and what to change, is in [performance.md](performance.md).
 
-To run it again (PostgreSQL on 127.0.0.1:5432 with trust auth, `redis-server` and
-Debian's Chromium installed; everything else is started and stopped by the suite,
-on loopback only):
+To run it again (PostgreSQL on 127.0.0.1:5432 with trust auth, `redis-server`,
+Node with npm, and Debian's Chromium installed; the suite installs the locked
+`timesync` package with `npm ci` when it is missing, and starts and stops every
+server it needs, on loopback only):
 
 ```sh
 python3 -m venv .venv && .venv/bin/pip install -e '.[test,bench]'
-(cd bench/peers/timesync && npm ci)
 .venv/bin/python -m bench          # full: about 25 minutes on 2 cores
 .venv/bin/python -m bench --quick  # small sizes: a few minutes
 ```
