@@ -170,6 +170,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 finish_profile(spy)
                 log(f"polling ceiling: {json.dumps(ceiling)}")
+                # Fewer workers than the node's pool holds connections: the pool
+                # never opens overflow connections, whatever the first loop did.
+                within_pool = await closed_loop(
+                    http, targets, args.pool_concurrency, args.duration_s
+                )
+                log(f"polling within the pool: {json.dumps(within_pool)}")
                 steps = []
                 for share in args.shares:
                     clients = int(ceiling["requests_per_s"] * args.interval_s * share)
@@ -192,6 +198,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "interval_s": args.interval_s,
         "slo_ms": args.slo_ms,
         "ceiling": ceiling,
+        "within_pool": within_pool,
         "steps": steps,
         "clients_carried": max(carried, default=0),
         "node_rss_kib": rss,
@@ -203,6 +210,12 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--pool-concurrency",
+        type=int,
+        default=12,
+        help="workers of a second closed loop, fewer than the node's 20 connections",
+    )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration-s", type=float, default=10.0)
     parser.add_argument("--interval-s", type=float, default=2.0)

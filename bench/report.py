@@ -688,12 +688,22 @@ def _polling(runs: dict[str, Run]) -> str:
         )
         for step in run["steps"]
     ]
+    pool = run.get("within_pool")
+    pool_text = ""
+    if pool:
+        pool_text = (
+            f"With {pool['concurrency']} workers, fewer than the node's 20 pooled "
+            f"connections, it answered {pool['requests_per_s']} requests/s (p99 "
+            f"{_ms(pool['latency_ms']['p99'])}): past the pool, each request on an "
+            "overflow connection opens and closes a connection of its own."
+        )
     return f"""## 5. Polling fallback
 
 One node on PostgreSQL, {run["sessions"]:,} sessions, participants' tokens; the load
 generator is an aiohttp client on the same machine. A closed loop of
 {ceiling["concurrency"]} workers reached **{ceiling["requests_per_s"]} requests/s**
 (p50 {_ms(ceiling["latency_ms"]["p50"])}, p99 {_ms(ceiling["latency_ms"]["p99"])}).
+{pool_text}
 Open loops then offered the load of K clients polling every {run["interval_s"]:g} s;
 a load is carried when every request is answered on schedule with p99 ≤
 {run["slo_ms"]:g} ms. **One node carries {run["clients_carried"]:,} polling clients.**
