@@ -305,12 +305,15 @@ def _push(runs: dict[str, Run]) -> str:
                 )
     latency_axis.axhline(50, color="grey", linestyle=":", label="goal p99 50 ms")
     latency_axis.set(
-        xlabel="sockets", ylabel="p99 HTTP call to other socket (ms)", yscale="log"
+        xlabel="sockets",
+        ylabel="p99 HTTP call to other socket (ms)",
+        yscale="log",
+        xscale="log",
     )
     latency_axis.set_title("Push latency, p99")
     latency_axis.legend(fontsize=7)
     memory_axis.axhline(30, color="grey", linestyle=":", label="goal 30 KiB")
-    memory_axis.set(xlabel="sockets", ylabel="KiB of node RSS per socket")
+    memory_axis.set(xlabel="sockets", ylabel="KiB of node RSS per socket", xscale="log")
     memory_axis.set_title("Memory per socket")
     memory_axis.legend(fontsize=7)
     figure.tight_layout()
