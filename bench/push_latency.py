@@ -140,9 +140,19 @@ async def open_sockets(
     return list(await asyncio.gather(*(one(i, s) for i, s in enumerate(session_ids))))
 
 
+@dataclass
+class Measured:
+    """What one measurement found: latencies, misses, and each second's p50 and max."""
+
+    latencies_ms: list[float]
+    missed: int
+    per_second: list[tuple[int, float, float]]
+    http_ms: dict[str, float | int]
+
+
 async def measure(
     pairs: list[Pair], rate: float, duration_s: float, timeline_wanted: bool
-) -> tuple[list[float], int]:
+) -> Measured:
     """Toggle marks at `rate` per second; latency to the other participant's socket."""
     latencies_ms: list[float] = []
     http_ms: list[float] = []
@@ -193,13 +203,17 @@ async def measure(
         print(f"  {failures} marks failed", file=sys.stderr)
     if missed:
         print(f"  {len(missed)} pushes missed, e.g. {missed[:5]}", file=sys.stderr)
-    if timeline_wanted:
-        for second in range(int(duration_s)):
-            window = [ms for at, ms in timeline if second <= at < second + 1]
-            if window:
+    per_second = []
+    for second in range(int(duration_s)):
+        window = [ms for at, ms in timeline if second <= at < second + 1]
+        if window:
+            per_second.append(
+                (second, round(statistics.median(window), 1), round(max(window), 1))
+            )
+            if timeline_wanted:
                 print(
-                    f"  t={second:3d}s p50={statistics.median(window):7.1f} "
-                    f"max={max(window):7.1f}",
+                    f"  t={second:3d}s p50={per_second[-1][1]:7.1f} "
+                    f"max={per_second[-1][2]:7.1f}",
                     file=sys.stderr,
                 )
     print(
@@ -207,7 +221,7 @@ async def measure(
         f"p99 {percentile(http_ms, 0.99):.1f} ms",
         file=sys.stderr,
     )
-    return latencies_ms, len(missed) + failures
+    return Measured(latencies_ms, len(missed) + failures, per_second, summary(http_ms))
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
@@ -259,9 +273,8 @@ async def _run_on(args: argparse.Namespace, database: Database) -> dict[str, obj
         spy = None
         if args.profile is not None:
             spy = start_profile(servers[0].pid, args.duration_s, args.profile)
-        latencies_ms, missed = await measure(
-            pairs, args.rate, args.duration_s, args.timeline
-        )
+        measured = await measure(pairs, args.rate, args.duration_s, args.timeline)
+        latencies_ms = measured.latencies_ms
         finish_profile(spy)
         cpu_used = [cpu_s(s.pid) - b for s, b in zip(servers, cpu_before, strict=True)]
         if args.system == "sessionclock":
@@ -275,8 +288,10 @@ async def _run_on(args: argparse.Namespace, database: Database) -> dict[str, obj
             "rate_per_s": args.rate,
             "duration_s": args.duration_s,
             "marks": len(latencies_ms),
-            "missed": missed,
+            "missed": measured.missed,
             "latency_ms": summary(latencies_ms),
+            "http_answer_ms": measured.http_ms,
+            "per_second": measured.per_second,
             "p50_ms": round(statistics.median(latencies_ms), 2),
             "p99_ms": round(percentile(latencies_ms, 0.99), 2),
             "max_ms": round(max(latencies_ms), 2),

@@ -351,11 +351,56 @@ payload. Clients on both sides use the same `websockets` library
 
 {_table(head, rows)}
 
-![push latency and memory](benchmarks/push.png)"""
+![push latency and memory](benchmarks/push.png)
+
+{_push_timeline(runs)}"""
     if polling:
         sizes = sorted({run["sockets"] for run in pushes})
         text += "\n\n" + _polling_peer(polling, sizes)
     return text
+
+
+def _push_timeline(runs: dict[str, Run]) -> str:
+    """Each second's p50 and max in the largest two-node runs: stalls show here."""
+    figure, axis = plt.subplots(figsize=(9, 3.5))
+    drawn = []
+    for system, label, color in (
+        ("sessionclock", "sessionclock", "tab:blue"),
+        ("socketio", "python-socketio", "tab:orange"),
+    ):
+        run = _largest(_push_runs(runs, system, 2))
+        if run is None or not run.get("per_second"):
+            continue
+        seconds = [row[0] for row in run["per_second"]]
+        axis.plot(
+            seconds,
+            [row[1] for row in run["per_second"]],
+            "-",
+            color=color,
+            label=f"{label} p50",
+        )
+        axis.plot(
+            seconds,
+            [row[2] for row in run["per_second"]],
+            ":",
+            color=color,
+            label=f"{label} max",
+        )
+        drawn.append(f"{run['sockets']:,} sockets")
+    axis.set(xlabel="second of the measurement", ylabel="latency (ms)", yscale="log")
+    axis.set_title("Push latency second by second, two nodes, largest size")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(PLOTS / "push-timeline.png", dpi=110)
+    plt.close(figure)
+    if not drawn:
+        return ""
+    return (
+        "Second by second at the largest size on two nodes (p50 and max of the "
+        "marks sent in each second): a stall of a node shows as a spike of every "
+        "mark sent during it.\n\n"
+        "![push latency second by second](benchmarks/push-timeline.png)"
+    )
 
 
 def _polling_peer(polling: Run, sizes: list[int]) -> str:
@@ -569,6 +614,9 @@ def _clock(runs: dict[str, Run]) -> str:
                 rows,
             )
         )
+    if not parts:
+        plt.close(figure)
+        return ""
     axis.set(xlabel="exchanges", ylabel="p95 |error| of server time (ms)")
     axis.set_title("Clock agreement in Chromium through the delay proxy")
     axis.legend(fontsize=7)
