@@ -7,7 +7,8 @@ off by minutes run `time` exchanges over the session's socket through that proxy
 after 1, 5 and 10 exchanges each records the error of its estimate of the server's
 time. Truth is this machine's clock, which the server and the browser share. The
 same page runs the npm `timesync` library over the very same socket frames, so the
-two differ only in how they estimate.
+two differ only in how they estimate; sessionclock's Python client runs the same
+exchanges through the same proxy.
 
     python bench/clock_agreement.py --trials 30
 """
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.helpers import API_KEY, SECRET_KEY, ServerProcess, booking, server_env
 
 from bench.common import log, now_ms, summary
+from sessionclock.client import SessionSocket, wall_clock_ms
 from sessionclock.core.clock import SystemClock
 from sessionclock.credentials import TokenIssuer
 
@@ -148,6 +150,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 args, proxy.port, token.token, estimator
             )
             log(f"clock {estimator}: {json.dumps(results[estimator])}")
+        results["python client"] = await _python_run(args, proxy.port, token.token)
+        log(f"clock python client: {json.dumps(results['python client'])}")
     finally:
         await proxy.stop()
         server.stop()
@@ -208,6 +212,44 @@ async def _browser_run(
     return {
         "abs_error_ms": errors,
         "mean_signed_error_10_ms": round(sum(signed) / len(signed), 2),
+        "trials": len(trials),
+        "took_s": round((now_ms() - started_ms) / 1000, 1),
+    }
+
+
+async def _python_run(
+    args: argparse.Namespace, proxy_port: int, token: str
+) -> dict[str, Any]:
+    """sessionclock's Python client, its estimator, the same exchanges and proxy."""
+    semaphore = asyncio.Semaphore(args.concurrency)
+
+    async def trial(skew_ms: float) -> dict[str, float]:
+        def skewed_ms() -> float:
+            return wall_clock_ms() + skew_ms
+
+        errors = {}
+        async with semaphore:
+            socket = await SessionSocket.connect(
+                f"http://127.0.0.1:{proxy_port}", "clock-bench", token, clock=skewed_ms
+            )
+            try:
+                for count in range(1, max(COUNTS) + 1):
+                    await socket.sync_clock(exchanges=1, pause_s=0.05)
+                    if count in COUNTS:
+                        errors[str(count)] = socket.server_now_ms() - wall_clock_ms()
+            finally:
+                await socket.close()
+        return errors
+
+    started_ms = now_ms()
+    jobs = [skew for skew in SKEWS_MS for _ in range(args.trials)]
+    trials = await asyncio.gather(*(trial(skew) for skew in jobs))
+    return {
+        "abs_error_ms": {
+            str(count): summary([abs(t[str(count)]) for t in trials])
+            for count in COUNTS
+        },
+        "mean_signed_error_10_ms": round(sum(t["10"] for t in trials) / len(trials), 2),
         "trials": len(trials),
         "took_s": round((now_ms() - started_ms) / 1000, 1),
     }

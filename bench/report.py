@@ -635,7 +635,8 @@ of its estimate of the server's time after 1, 5 and 10 of them: sessionclock's
 fastest of the last ten), and the npm `timesync` library (`repeat` exchanges, those
 with round trips under median + one standard deviation averaged), carried by the
 same socket frames. Truth is the machine's clock, which the server and the browser
-share.
+share. The rows "python client" run sessionclock's Python client
+(`sessionclock.client`, the same estimator in Python) through the same proxy.
 
 {body}
 
