@@ -257,6 +257,8 @@ def _met(passed: bool) -> str:
 
 
 def _push(runs: dict[str, Run]) -> str:
+    if not any(name.startswith("push-") for name in runs):
+        return ""
     rows = []
     figure, (latency_axis, memory_axis) = plt.subplots(1, 2, figsize=(11, 4))
     polling = runs.get("polling") if _ok(runs.get("polling")) else None
@@ -387,14 +389,15 @@ def _push_timeline(runs: dict[str, Run]) -> str:
             label=f"{label} max",
         )
         drawn.append(f"{run['sockets']:,} sockets")
+    if not drawn:
+        plt.close(figure)
+        return ""
     axis.set(xlabel="second of the measurement", ylabel="latency (ms)", yscale="log")
     axis.set_title("Push latency second by second, two nodes, largest size")
     axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(PLOTS / "push-timeline.png", dpi=110)
     plt.close(figure)
-    if not drawn:
-        return ""
     return (
         "Second by second at the largest size on two nodes (p50 and max of the "
         "marks sent in each second): a stall of a node shows as a spike of every "

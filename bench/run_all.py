@@ -181,32 +181,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, minutes")
     parser.add_argument("--only", nargs="+", help="run names that start with these")
+    parser.add_argument(
+        "--into",
+        type=Path,
+        help="a results folder of an earlier run: run again what --only names there",
+    )
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args()
 
-    folder = RESULTS_DIR / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    folder.mkdir(parents=True)
     runs = plan(args.quick)
     if args.only:
         runs = [run for run in runs if run[0].startswith(tuple(args.only))]
     psutil.cpu_percent(interval=None)
     monitor = Monitor()
-    record: dict[str, Any] = {
-        "mode": "quick" if args.quick else "full",
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
-        "versions": versions(),
-        "before": Monitor.sample(),
-        "runs": [],
-    }
+    if args.into is not None:
+        folder = args.into
+        record: dict[str, Any] = json.loads((folder / "results.json").read_text())
+        record.setdefault("reruns", []).append(
+            {"runs": [name for name, _, _ in runs], "before": Monitor.sample()}
+        )
+    else:
+        folder = RESULTS_DIR / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        folder.mkdir(parents=True)
+        record = {
+            "mode": "quick" if args.quick else "full",
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": machine(),
+            "versions": versions(),
+            "before": Monitor.sample(),
+            "runs": [],
+            "monitor": [],
+        }
     monitor.start()
     try:
         for name, command, limit_s in runs:
-            record["runs"].append(run_one(name, command, limit_s, folder))
+            result = run_one(name, command, limit_s, folder)
+            # A run made again replaces the earlier one of the same name.
+            record["runs"] = [r for r in record["runs"] if r["name"] != name]
+            record["runs"].append(result)
             (folder / "results.json").write_text(json.dumps(record, indent=2))
     finally:
         monitor.stop()
-        record["monitor"] = monitor.samples
+        record["monitor"] = record.get("monitor", []) + monitor.samples
         record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         (folder / "results.json").write_text(json.dumps(record, indent=2))
     log(f"results in {folder}")
