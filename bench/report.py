@@ -546,6 +546,8 @@ sessionclock's own migrations. A client socket is held for a sample of the endin
 sessions; lateness is the arrival of the `expired` snapshot at that socket minus
 `ends_at` (every process reads the same clock). "Missed" counts sockets that got no
 `expired` snapshot in time, and ending sessions the database did not show expired.
+The database columns are `ended_at - ends_at` as each system wrote it: the moment
+it decided the session was over, before its write and its push.
 Every peer does the same work once it decides a session is due: one
 `UPDATE … WHERE id = ANY(…) RETURNING *` per batch and sessionclock's own snapshot
 pushed over a WebSocket (`bench/peers/expiry_base.py`); they differ only in how

@@ -106,7 +106,8 @@ async def serve_peer(
     args: argparse.Namespace, schedule: Callable[[ExpiryPeer], Awaitable[Any]]
 ) -> None:
     """Load the peer's schedule, listen, say `ready`, run until terminated."""
-    pool = await asyncpg.create_pool(args.database_dsn, min_size=4, max_size=10)
+    # As many connections as a sessionclock node's pool holds.
+    pool = await asyncpg.create_pool(args.database_dsn, min_size=4, max_size=20)
     peer = ExpiryPeer(pool)
     running = await schedule(peer)
     async with serve(
