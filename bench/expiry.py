@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -281,7 +282,7 @@ def parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = parser().parse_args()
     raise_file_limit()
-    print(json.dumps(asyncio.run(run(args)), indent=2))
+    print(json.dumps(uvloop.run(run(args)), indent=2))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -233,7 +234,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    print(json.dumps(asyncio.run(run(parser().parse_args())), indent=2))
+    print(json.dumps(uvloop.run(run(parser().parse_args())), indent=2))
 
 
 if __name__ == "__main__":

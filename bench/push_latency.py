@@ -28,6 +28,7 @@ from typing import Protocol
 
 import aiohttp
 import httpx
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -371,7 +372,7 @@ def parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = parser().parse_args()
     raise_file_limit()
-    result = asyncio.run(run(args))
+    result = uvloop.run(run(args))
     print(json.dumps({**result, "machine": machine()}, indent=2))
 
 

@@ -11,11 +11,11 @@ that; it is raised to 60 s here, as a team that wants none missed would.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import uvloop
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
@@ -45,7 +45,8 @@ def main() -> None:
         peer.background = scheduler
         return f"{len(rows)} jobs"
 
-    asyncio.run(serve_peer(args, schedule))
+    # The event loop sessionclock runs on under uvicorn, so that only designs differ.
+    uvloop.run(serve_peer(args, schedule))
 
 
 if __name__ == "__main__":

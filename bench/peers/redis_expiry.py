@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import redis.asyncio as redis
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -61,7 +62,8 @@ def main() -> None:
         peer.background = asyncio.gather(listen(), expire_batches())
         return f"{len(rows)} keys"
 
-    asyncio.run(serve_peer(args, schedule))
+    # The event loop sessionclock runs on under uvicorn, so that only designs differ.
+    uvloop.run(serve_peer(args, schedule))
 
 
 if __name__ == "__main__":
