@@ -18,34 +18,55 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import resource
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import aiohttp
-import asyncpg
 import httpx
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.helpers import API_KEY, SECRET_KEY, ServerProcess, server_env
+from tests.helpers import SECRET_KEY, ServerProcess, free_port, server_env
 from tests.realtime.conftest import RedisServer
 
+from bench.common import (
+    ChildProcess,
+    Database,
+    finish_profile,
+    machine,
+    percentile,
+    postgres_database,
+    raise_file_limit,
+    rss_kib,
+    seed_postgres,
+    session_row,
+    start_profile,
+    summary,
+    top_frames,
+)
+from bench.peers.socketio_client import SocketIOSocket
 from sessionclock.client import SessionSocket
-from sessionclock.core.clock import SystemClock, to_iso
+from sessionclock.core.clock import SystemClock
 from sessionclock.credentials import TokenIssuer
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "SESSIONCLOCK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-PLATFORM = {"Authorization": f"Bearer {API_KEY}"}
 OPEN_PER_S = 400
+SYSTEMS = ("sessionclock", "socketio")
+
+
+class Watcher(Protocol):
+    """A participant's socket as the measurement sees it, whatever the server."""
+
+    version: int
+
+    async def next_snapshot(self, timeout_s: float = 10) -> object: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass
@@ -55,15 +76,8 @@ class Pair:
     session_id: str
     marker_token: str
     marker_url: str
-    watcher: SessionSocket
+    watcher: Watcher
     ready: bool = False
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def server_side_ready(base_url: str) -> str:
@@ -82,60 +96,65 @@ def server_side_ready(base_url: str) -> str:
     return " ".join(buckets)
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-async def create_sessions(base_url: str, count: int) -> list[str]:
-    now_ms = SystemClock().now_ms()
+async def seed_sessions(dsn: str, count: int) -> list[str]:
+    """Sessions whose lobby is open, written straight into the migrated database."""
+    now = int(time.time() * 1000)
     ids = [f"bench-{index}" for index in range(count)]
-    semaphore = asyncio.Semaphore(32)
-
-    async def create(http: httpx.AsyncClient, session_id: str) -> None:
-        body = {
-            "id": session_id,
-            "client_id": f"c-{session_id}",
-            "companion_id": f"p-{session_id}",
-            "starts_at": to_iso(now_ms + 600_000),
-            "duration_s": 3600,
-            "lobby_lead_s": 900,
-        }
-        async with semaphore:
-            response = await http.post("/api/sessions", json=body, headers=PLATFORM)
-            response.raise_for_status()
-
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        await asyncio.gather(*(create(http, session_id) for session_id in ids))
+    rows = [
+        session_row(
+            session_id,
+            starts_at_ms=now + 600_000,
+            ends_at_ms=now + 4_200_000,
+            status="waiting",
+            created_at_ms=now,
+            lobby_lead_s=900,
+        )
+        for session_id in ids
+    ]
+    await seed_postgres(dsn, rows)
     return ids
 
 
 async def open_sockets(
-    url: str, session_ids: list[str], prefix: str, issuer: TokenIssuer
-) -> list[SessionSocket]:
+    system: str, url: str, session_ids: list[str], prefix: str, issuer: TokenIssuer
+) -> list[Watcher]:
     semaphore = asyncio.Semaphore(64)
     start = time.perf_counter()
 
-    async def one(index: int, session_id: str) -> SessionSocket:
+    async def one(index: int, session_id: str) -> Watcher:
         # Participants arrive over seconds, not all in one instant: the server's
         # per-connection pings would otherwise fire in one synchronized burst.
         await asyncio.sleep(max(0.0, start + index / OPEN_PER_S - time.perf_counter()))
         async with semaphore:
             token = issuer.issue(f"{prefix}-{session_id}", 7200).token
-            # Browsers send no pings; the server's pings are the heartbeat.
-            socket = await SessionSocket.connect(
-                url, session_id, token, ping_interval_s=None
-            )
+            socket: Watcher
+            if system == "socketio":
+                socket = await SocketIOSocket.connect(url, session_id, token)
+            else:
+                # Browsers send no pings; the server's pings are the heartbeat.
+                socket = await SessionSocket.connect(
+                    url, session_id, token, ping_interval_s=None
+                )
             await socket.next_snapshot()
             return socket
 
     return list(await asyncio.gather(*(one(i, s) for i, s in enumerate(session_ids))))
 
 
+@dataclass
+class Measured:
+    """What one measurement found: latencies, misses, and each second's p50 and max."""
+
+    latencies_ms: list[float]
+    missed: int
+    per_second: list[tuple[int, float, float]]
+    http_ms: dict[str, float | int]
+
+
 async def measure(
     pairs: list[Pair], rate: float, duration_s: float, timeline_wanted: bool
-) -> list[float]:
-    """Toggle client marks at `rate` per second; latency to the companion's socket."""
+) -> Measured:
+    """Toggle marks at `rate` per second; latency to the other participant's socket."""
     latencies_ms: list[float] = []
     http_ms: list[float] = []
     timeline: list[tuple[float, float]] = []
@@ -185,13 +204,17 @@ async def measure(
         print(f"  {failures} marks failed", file=sys.stderr)
     if missed:
         print(f"  {len(missed)} pushes missed, e.g. {missed[:5]}", file=sys.stderr)
-    if timeline_wanted:
-        for second in range(int(duration_s)):
-            window = [ms for at, ms in timeline if second <= at < second + 1]
-            if window:
+    per_second = []
+    for second in range(int(duration_s)):
+        window = [ms for at, ms in timeline if second <= at < second + 1]
+        if window:
+            per_second.append(
+                (second, round(statistics.median(window), 1), round(max(window), 1))
+            )
+            if timeline_wanted:
                 print(
-                    f"  t={second:3d}s p50={statistics.median(window):7.1f} "
-                    f"max={max(window):7.1f}",
+                    f"  t={second:3d}s p50={per_second[-1][1]:7.1f} "
+                    f"max={per_second[-1][2]:7.1f}",
                     file=sys.stderr,
                 )
     print(
@@ -199,49 +222,42 @@ async def measure(
         f"p99 {percentile(http_ms, 0.99):.1f} ms",
         file=sys.stderr,
     )
-    return latencies_ms
+    return Measured(latencies_ms, len(missed) + failures, per_second, summary(http_ms))
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
-    database = f"sessionclock_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    database_url = (
-        POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace(
-            "postgresql://", "postgresql+asyncpg://"
-        )
-        + f"/{database}"
-    )
+    """One run of the job on sessionclock or on the Socket.IO peer."""
+    async with postgres_database("push") as database:
+        return await _run_on(args, database)
+
+
+async def _run_on(args: argparse.Namespace, database: Database) -> dict[str, object]:
     workdir = Path(tempfile.mkdtemp(prefix="sessionclock-bench-"))
     print(f"  logs in {workdir}", file=sys.stderr)
+    session_ids = await seed_sessions(database.dsn, args.sessions)
     redis = RedisServer(workdir) if args.nodes == 2 else None
-    servers: list[ServerProcess] = []
-    sockets: list[SessionSocket] = []
+    servers: list[ServerProcess | ChildProcess] = []
+    urls: list[str] = []
+    sockets: list[Watcher] = []
     try:
         if redis is not None:
             redis.start()
-        env = server_env(
-            database_url,
-            None if redis is None else redis.url,
-            SESSIONCLOCK_LOG_LEVEL=args.log_level,
-        )
         for name in ["a", "b"][: args.nodes]:
-            server = ServerProcess({**env, "SESSIONCLOCK_NODE_NAME": name}, workdir)
+            server, url = _node(args.system, name, database, redis, workdir, args)
             server.start()
             servers.append(server)
-        node_a, node_b = servers[0], servers[-1]
-
-        session_ids = await create_sessions(node_a.base_url, args.sessions)
+            urls.append(url)
+        url_a, url_b = urls[0], urls[-1]
         await asyncio.sleep(1)
-        rss_before = {server.base_url: rss_kib(server.pid) for server in servers}
+        rss_before = [rss_kib(server.pid) for server in servers]
 
         issuer = TokenIssuer(SECRET_KEY, SystemClock())
-        clients = await open_sockets(node_a.base_url, session_ids, "c", issuer)
-        watchers = await open_sockets(node_b.base_url, session_ids, "p", issuer)
+        clients = await open_sockets(args.system, url_a, session_ids, "c", issuer)
+        watchers = await open_sockets(args.system, url_b, session_ids, "p", issuer)
         sockets = clients + watchers
         await asyncio.sleep(3)
-        rss_after = {server.base_url: rss_kib(server.pid) for server in servers}
-        added_kib = sum(rss_after[url] - rss_before[url] for url in rss_after)
+        rss_after = [rss_kib(server.pid) for server in servers]
+        added_kib = sum(rss_after) - sum(rss_before)
         per_socket_kib = added_kib / len(sockets)
 
         # Even sessions: the client marks through node A, the companion's socket on
@@ -250,31 +266,40 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         for index, session_id in enumerate(session_ids):
             if index % 2 == 0:
                 marker = issuer.issue(f"c-{session_id}", 7200).token
-                pairs.append(Pair(session_id, marker, node_a.base_url, watchers[index]))
+                pairs.append(Pair(session_id, marker, url_a, watchers[index]))
             else:
                 marker = issuer.issue(f"p-{session_id}", 7200).token
-                pairs.append(Pair(session_id, marker, node_b.base_url, clients[index]))
-        latencies_ms = await measure(pairs, args.rate, args.duration_s, args.timeline)
-        for server in servers:
-            print(
-                f"  {server.base_url}: {server_side_ready(server.base_url)}",
-                file=sys.stderr,
-            )
+                pairs.append(Pair(session_id, marker, url_b, clients[index]))
+        cpu_before = [cpu_s(server.pid) for server in servers]
+        spy = None
+        if args.profile is not None:
+            spy = start_profile(servers[0].pid, args.duration_s, args.profile)
+        measured = await measure(pairs, args.rate, args.duration_s, args.timeline)
+        latencies_ms = measured.latencies_ms
+        finish_profile(spy)
+        cpu_used = [cpu_s(s.pid) - b for s, b in zip(servers, cpu_before, strict=True)]
+        if args.system == "sessionclock":
+            for url in urls:
+                print(f"  {url}: {server_side_ready(url)}", file=sys.stderr)
         return {
+            "system": args.system,
             "nodes": args.nodes,
             "sessions": args.sessions,
             "sockets": len(sockets),
             "rate_per_s": args.rate,
+            "duration_s": args.duration_s,
             "marks": len(latencies_ms),
+            "missed": measured.missed,
+            "latency_ms": summary(latencies_ms),
+            "http_answer_ms": measured.http_ms,
+            "per_second": measured.per_second,
             "p50_ms": round(statistics.median(latencies_ms), 2),
             "p99_ms": round(percentile(latencies_ms, 0.99), 2),
             "max_ms": round(max(latencies_ms), 2),
             "rss_per_socket_kib": round(per_socket_kib, 1),
             "rss_nodes_kib": rss_after,
-            "machine": (
-                f"{platform.machine()}, {os.cpu_count()} cores, "
-                f"Python {platform.python_version()}"
-            ),
+            "node_cpu_share": [round(c / args.duration_s, 2) for c in cpu_used],
+            "profile_top": [] if args.profile is None else top_frames(args.profile),
         }
     finally:
         await asyncio.gather(
@@ -284,12 +309,50 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             server.stop()
         if redis is not None:
             redis.stop()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
 
 
-def main() -> None:
+def _node(
+    system: str,
+    name: str,
+    database: Database,
+    redis: RedisServer | None,
+    workdir: Path,
+    args: argparse.Namespace,
+) -> tuple[ServerProcess | ChildProcess, str]:
+    """One node of the system under test, not started yet, and its base URL."""
+    if system == "sessionclock":
+        env = server_env(
+            database.url,
+            None if redis is None else redis.url,
+            SESSIONCLOCK_LOG_LEVEL=args.log_level,
+            SESSIONCLOCK_NODE_NAME=name,
+        )
+        server = ServerProcess(env, workdir)
+        return server, server.base_url
+    port = free_port()
+    command = [
+        str(Path(__file__).parent / "peers" / "socketio_server.py"),
+        "--port",
+        str(port),
+        "--database-dsn",
+        database.dsn,
+    ]
+    if redis is not None:
+        command += ["--redis-url", redis.url]
+    return ChildProcess(
+        command, workdir, f"socketio-{name}"
+    ), f"http://127.0.0.1:{port}"
+
+
+def cpu_s(pid: int) -> float:
+    """User and system CPU seconds a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--system", choices=SYSTEMS, default="sessionclock")
     parser.add_argument("--sessions", type=int, default=2000)
     parser.add_argument(
         "--rate", type=float, default=200.0, help="ready marks per second"
@@ -300,12 +363,17 @@ def main() -> None:
     parser.add_argument(
         "--timeline", action="store_true", help="print p50 and max for every second"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--profile", type=Path, help="write a py-spy profile of node A here"
+    )
+    return parser
 
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    result = asyncio.run(run(args))
-    print(json.dumps(result, indent=2))
+
+def main() -> None:
+    args = parser().parse_args()
+    raise_file_limit()
+    result = uvloop.run(run(args))
+    print(json.dumps({**result, "machine": machine()}, indent=2))
 
 
 if __name__ == "__main__":
