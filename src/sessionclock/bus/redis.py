@@ -107,8 +107,8 @@ class RedisBus:
                 self._connected = False
             finally:
                 with contextlib.suppress(Exception):
-                    # redis-py leaves PubSub.aclose unannotated.
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    # redis-py before 8.2 leaves PubSub.aclose unannotated.
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
             if not self._stopping:
                 await asyncio.sleep(retry_s)
                 retry_s = min(retry_s * 2, _LAST_RETRY_S)
