@@ -32,9 +32,14 @@ async def test_proxy_keeps_order_and_adds_both_delays() -> None:
         took_ms = (time.perf_counter() - started_s) * 1000
         rest = await asyncio.wait_for(reader.readexactly(len(sent) - 6), 10)
         writer.close()
+        await writer.wait_closed()
+        # The close travels through the proxy's delays too: let every connection
+        # end before the loop does, or their transports outlive it.
+        await asyncio.sleep(0.3)
     finally:
         await proxy.stop()
         echo.close()
+        await echo.wait_closed()
 
     assert first + rest == sent
     assert took_ms >= 15
