@@ -24,7 +24,7 @@ import structlog
 
 from sessionclock.bus.base import BusMessage, EventBus
 from sessionclock.constants import PRESENCE_REFRESH_S, WS_OUTBOX_FRAMES
-from sessionclock.core.session import Role, Session, Status, snapshot
+from sessionclock.core.session import ROLES, Role, Session, Status, snapshot
 from sessionclock.errors import SessionNotFound
 from sessionclock.metrics import Metrics
 from sessionclock.realtime.presence import Entry, NodeReport, Presence
@@ -52,18 +52,22 @@ class CloseCode(IntEnum):
 
 
 class Outbox:
-    """The frames waiting for one reader, at most `maxsize`; one reader awaits it.
+    """The frames waiting for one reader, at most `maxsize`.
 
-    It does what `asyncio.Queue` does here at a third of the memory: a node holds
-    one per connection, thousands of them.
+    A reader either awaits `get` (an event stream's generator) or registers
+    `on_frame`, called after every frame queued, and drains with `get_nowait` (a
+    socket, whose writer runs only while there is something to send). It does what
+    `asyncio.Queue` does here at a third of the memory: a node holds one per
+    connection, thousands of them.
     """
 
-    __slots__ = ("_frames", "_maxsize", "_waiter")
+    __slots__ = ("_frames", "_maxsize", "_waiter", "on_frame")
 
     def __init__(self, maxsize: int) -> None:
         self._frames: deque[str | None] = deque()
         self._maxsize = maxsize
         self._waiter: asyncio.Future[None] | None = None
+        self.on_frame: Callable[[], None] | None = None
 
     def empty(self) -> bool:
         return not self._frames
@@ -74,6 +78,8 @@ class Outbox:
         self._frames.append(frame)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        if self.on_frame is not None:
+            self.on_frame()
 
     def get_nowait(self) -> str | None:
         if not self._frames:
@@ -92,6 +98,20 @@ class Outbox:
 
 class Connection:
     """One participant's live connection to one session: a socket or a stream."""
+
+    __slots__ = (
+        "call_peer_id",
+        "call_until_ms",
+        "close_code",
+        "id",
+        "kind",
+        "media_state",
+        "outbox",
+        "role",
+        "session_id",
+        "user_id",
+        "version",
+    )
 
     def __init__(self, session_id: str, user_id: str, role: Role, kind: str) -> None:
         self.id = uuid.uuid4().hex[:16]
@@ -235,7 +255,7 @@ class Hub:
     async def on_bus(self, message: BusMessage) -> None:
         """Deliver one message to the connections of its session on this node."""
         if message.type == "presence":
-            online = {role: bool(message.data.get(role.value)) for role in Role}
+            online = {role: bool(message.data.get(role.value)) for role in ROLES}
             if message.session_id in self._by_session:
                 self._online[message.session_id] = online
                 self._push_all(
@@ -353,9 +373,12 @@ class Hub:
 
     async def _refresh_presence(self) -> None:
         await self._presence.report_node(self.report())
+        if not self._presence.shared:
+            return
         entries = [c.entry for c in self.connections()]
         for start in range(0, len(entries), _PRESENCE_CHUNK):
             await self._presence.refresh(entries[start : start + _PRESENCE_CHUNK])
+            await asyncio.sleep(0)
         # A node that died leaves entries that expire; tell who is still here.
         session_ids = list(self._by_session)
         for start in range(0, len(session_ids), _PRESENCE_CHUNK):
@@ -363,11 +386,12 @@ class Hub:
             for session_id, online in (await self._presence.online_many(chunk)).items():
                 if online != self._online.get(session_id):
                     await self._announce_presence(session_id, online)
+            await asyncio.sleep(0)
 
     async def _announce_presence(
         self, session_id: str, online: dict[Role, bool]
     ) -> None:
-        data = {role.value: online[role] for role in Role}
+        data = {role.value: online[role] for role in ROLES}
         await self._bus.publish(BusMessage("presence", session_id, data=data))
 
     def _push_snapshot(self, session: Session, connections: set[Connection]) -> None:

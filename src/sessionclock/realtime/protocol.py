@@ -110,6 +110,8 @@ def _call_frame(fields: dict[str, Any]) -> CallFrame:
 class TokenBucket:
     """At most `rate_per_s` frames a second on average, `burst` at once."""
 
+    __slots__ = ("_burst", "_last_s", "_rate_per_s", "_tokens")
+
     def __init__(self, rate_per_s: float, burst: int, now_s: float) -> None:
         self._rate_per_s = rate_per_s
         self._burst = float(burst)

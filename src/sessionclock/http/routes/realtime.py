@@ -15,6 +15,7 @@ import structlog
 from fastapi import APIRouter, Path, Request, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.exc import DBAPIError
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from sessionclock.constants import (
@@ -128,18 +129,70 @@ async def session_socket(websocket: WebSocket) -> None:
 
     await websocket.accept()
     connection = Connection(session_id, principal.user_id, role, "websocket")
+    writer = SocketWriter(websocket, connection)
     await runtime.hub.attach(connection, session)
-    writer = asyncio.create_task(_write(websocket, connection))
+    # What follows lasts as long as the socket: keep nothing in this frame that
+    # the socket no longer needs.
+    del session, principal
     try:
         await _read(websocket, connection, runtime)
     finally:
         with contextlib.suppress(Exception):
             await runtime.calls.leave(connection, "disconnected")
         connection.close(connection.close_code or CloseCode.NORMAL)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer, 5)
-        writer.cancel()
+        await writer.finish(5)
         await runtime.hub.detach(connection)
+
+
+class SocketWriter:
+    """Sends a socket's queued frames, in a task that runs only while there are any.
+
+    Most sockets are idle most of the time; a writer task parked on an empty queue
+    for each of them would cost memory for nothing. The task starts when a frame is
+    queued and ends when the queue is empty; the frame `None` closes the socket.
+    """
+
+    __slots__ = ("_connection", "_task", "_websocket")
+
+    def __init__(self, websocket: WebSocket, connection: Connection) -> None:
+        self._websocket = websocket
+        self._connection = connection
+        self._task: asyncio.Task[None] | None = None
+        connection.outbox.on_frame = self._wake
+
+    def _wake(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        outbox = self._connection.outbox
+        try:
+            while not outbox.empty():
+                encoded = outbox.get_nowait()
+                if encoded is None:
+                    await self._close()
+                    return
+                await self._websocket.send_text(encoded)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            # The peer is gone: the reader learns it too, and ends the socket.
+            return
+        finally:
+            self._task = None
+
+    async def _close(self) -> None:
+        if self._websocket.application_state is WebSocketState.CONNECTED:
+            code = int(self._connection.close_code or CloseCode.NORMAL)
+            with contextlib.suppress(Exception):
+                await self._websocket.close(code)
+
+    async def finish(self, timeout_s: float) -> None:
+        """Let the writer send what is queued, the close last; or give up."""
+        task = self._task
+        self._connection.outbox.on_frame = None
+        if task is not None:
+            # On timeout, wait_for cancels the task.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, timeout_s)
 
 
 async def _read(websocket: WebSocket, connection: Connection, runtime: Runtime) -> None:
@@ -206,20 +259,6 @@ async def _call(connection: Connection, parsed: CallFrame, runtime: Runtime) -> 
         await runtime.calls.media(connection, parsed.state)
 
 
-async def _write(websocket: WebSocket, connection: Connection) -> None:
-    try:
-        while True:
-            encoded = await connection.outbox.get()
-            if encoded is None:
-                break
-            await websocket.send_text(encoded)
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        return
-    if websocket.application_state is WebSocketState.CONNECTED:
-        with contextlib.suppress(Exception):
-            await websocket.close(int(connection.close_code or CloseCode.NORMAL))
-
-
 async def _socket_principal(websocket: WebSocket, runtime: Runtime) -> Principal:
     if not origin_allowed(
         websocket.headers.get("origin"), websocket.headers.get("host"), runtime.settings
@@ -266,6 +305,16 @@ async def _deny(websocket: WebSocket, status: int, detail: str) -> None:
         await websocket.close(code=1008)
 
 
-# A plain Starlette route, not FastAPI's: a socket lives for the whole session, and
-# FastAPI's dependency machinery would keep about 5 KiB of frames alive per socket.
-router.add_websocket_route("/api/sessions/{session_id}/ws", session_socket)
+SOCKET_PATH = re.compile(r"/api/sessions/(?P<session_id>[^/]+)/ws")
+
+
+async def socket_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """The socket as a bare ASGI app, for `App` to call before any middleware.
+
+    A socket lives for the whole session, and every layer of the HTTP stack around
+    it (FastAPI's routing and dependency solving, the error and timing middleware)
+    would keep its own coroutine frames alive for as long: about 6 KiB a socket.
+    None of them does anything for a socket; authentication and errors are handled
+    here.
+    """
+    await session_socket(WebSocket(scope, receive, send))
