@@ -27,6 +27,10 @@ class Role(StrEnum):
     COMPANION = "companion"
 
 
+# Both roles, in order: iterating an enum class is slow on the hot paths.
+ROLES: tuple[Role, ...] = tuple(Role)
+
+
 class BookingStatus(StrEnum):
     PENDING = "pending"
     CONFIRMED = "confirmed"
@@ -109,13 +113,13 @@ class Session:
 
     def role_of(self, user_id: str) -> Role | None:
         """The role a user holds here, or None for anybody who is not a participant."""
-        for role in Role:
+        for role in ROLES:
             if self.user_id(role) == user_id:
                 return role
         return None
 
     def not_ready(self) -> tuple[Role, ...]:
-        return tuple(role for role in Role if not self.is_ready(role))
+        return tuple(role for role in ROLES if not self.is_ready(role))
 
 
 def new_session(session_id: str, booking: Booking) -> Session:
@@ -185,10 +189,10 @@ def snapshot(
             "ready": session.is_ready(role),
             "ready_at": _iso_or_none(session.ready_at_ms(role)),
         }
-        for role in Role
+        for role in ROLES
     }
     if online is not None:
-        for role in Role:
+        for role in ROLES:
             participants[role.value]["online"] = online.get(role, False)
     return {
         "id": session.id,

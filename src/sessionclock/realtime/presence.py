@@ -22,7 +22,7 @@ from sessionclock.constants import (
     REDIS_PRESENCE_PREFIX,
 )
 from sessionclock.core.clock import Clock
-from sessionclock.core.session import Role
+from sessionclock.core.session import ROLES, Role
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +41,10 @@ class NodeReport:
 
 
 class Presence(Protocol):
+    # Whether other nodes' connections count too, with entries that can expire
+    # behind this node's back; one node's own presence never changes unseen.
+    shared: bool
+
     async def join(self, entry: Entry) -> None: ...
 
     async def leave(self, entry: Entry) -> None: ...
@@ -61,6 +65,8 @@ class Presence(Protocol):
 class LocalPresence:
     """Presence for one node: the connections this process holds."""
 
+    shared = False
+
     def __init__(self) -> None:
         self._connections: dict[str, dict[str, Role]] = {}
         self._report: NodeReport | None = None
@@ -78,7 +84,7 @@ class LocalPresence:
 
     async def online(self, session_id: str) -> dict[Role, bool]:
         roles = set(self._connections.get(session_id, {}).values())
-        return {role: role in roles for role in Role}
+        return {role: role in roles for role in ROLES}
 
     async def online_many(
         self, session_ids: Sequence[str]
@@ -100,6 +106,8 @@ class RedisPresence:
 
     When Redis cannot be reached, a node answers from its own connections alone.
     """
+
+    shared = True
 
     def __init__(self, redis: Redis, node: str, clock: Clock) -> None:
         self._redis = redis
@@ -146,7 +154,7 @@ class RedisPresence:
                 if int(expires_at_ms) > now_ms
             }
             local = await self._local.online(session_id)
-            found[session_id] = {role: role in roles or local[role] for role in Role}
+            found[session_id] = {role: role in roles or local[role] for role in ROLES}
         return found
 
     async def refresh(self, entries: Iterable[Entry]) -> None:
