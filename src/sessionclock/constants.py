@@ -66,6 +66,10 @@ CLIENT_LOG_RATE = "30/minute"
 
 # Redis hash where each node reports its open connections for the debug page.
 REDIS_NODES_KEY = f"{REDIS_PREFIX}:nodes"
+# One node's connections to Redis, the pub/sub one included; a command that finds
+# them all busy waits up to REDIS_POOL_WAIT_S for one.
+REDIS_MAX_CONNECTIONS = 64
+REDIS_POOL_WAIT_S = 5.0
 
 # Outgoing webhooks: the headers each delivery carries. The signature header holds
 # `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -16,7 +16,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sessionclock.bookings.base import BookingSource
 from sessionclock.bookings.factory import build_outbound, notice_policy
 from sessionclock.bus import BusMessage, EventBus, InProcessBus, RedisBus
-from sessionclock.constants import CLIENT_LOG_RATE
+from sessionclock.constants import (
+    CLIENT_LOG_RATE,
+    REDIS_MAX_CONNECTIONS,
+    REDIS_POOL_WAIT_S,
+)
 from sessionclock.core.clock import Clock, SystemClock
 from sessionclock.credentials import Authenticator, TokenIssuer
 from sessionclock.metrics import Metrics
@@ -69,14 +73,18 @@ class Runtime:
             return False
 
 
-def _redis_client(url: str) -> Redis:
-    """A Redis client that survives a Redis restart.
+def redis_client(url: str) -> Redis:
+    """A Redis client that survives a Redis restart and a burst of commands.
 
     Pooled connections die with the server; a command that meets one retries on a
-    fresh connection instead of failing, and idle connections are checked.
+    fresh connection instead of failing, and idle connections are checked. When
+    every pooled connection is busy (thousands of sockets closing at once, each
+    leaving presence), a command waits for one instead of failing.
     """
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=REDIS_POOL_WAIT_S,
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=2),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         health_check_interval=10,
@@ -85,6 +93,7 @@ def _redis_client(url: str) -> Redis:
         socket_connect_timeout=2,
         socket_timeout=5,
     )
+    return Redis.from_pool(pool)
 
 
 def video_provider(settings: Settings) -> VideoProvider:
@@ -119,7 +128,7 @@ async def open_runtime(
         raise ValueError("settings without secrets; build them with load_settings()")
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, settings.db_pool_size)
-    redis = _redis_client(settings.redis_url) if settings.redis_url else None
+    redis = redis_client(settings.redis_url) if settings.redis_url else None
     try:
         if settings.auto_migrate:
             await migrate(engine)
