@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -43,8 +44,18 @@ class ManualClock:
 
 def to_iso(epoch_ms: int) -> str:
     """Format epoch milliseconds as the contract's ISO 8601: milliseconds and `Z`."""
-    moment = _EPOCH + timedelta(milliseconds=epoch_ms)
-    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{epoch_ms % 1000:03d}Z"
+    return f"{_iso_second(epoch_ms // 1000)}.{epoch_ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(epoch_s: int) -> str:
+    # Every snapshot formats four or five instants, mostly the same ones again
+    # (a session's start, end and lobby opening): remember the recent seconds.
+    moment = _EPOCH + timedelta(seconds=epoch_s)
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
 
 
 def to_epoch_ms(moment: datetime) -> int:
