@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -15,7 +14,10 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from sessionclock import __version__
+from sessionclock.collector import Collector
 from sessionclock.constants import (
+    GC_FREEZE_INTERVAL_S,
+    GC_FULL_EVERY,
     TOKEN_DEFAULT_TTL_S,
     TOKEN_MAX_TTL_S,
     WS_MAX_MESSAGE_BYTES,
@@ -117,12 +119,8 @@ def _add_bind(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    app = create_app(settings)
-    # What is loaded by now (modules, classes, the app) lives as long as the
-    # process: keep it out of the cyclic collector's full passes, which otherwise
-    # walk it every time and pause the loop for longer the more there is.
-    gc.collect()
-    gc.freeze()
+    collector = Collector(interval_s=GC_FREEZE_INTERVAL_S, full_every=GC_FULL_EVERY)
+    app = create_app(settings, collector=collector)
     uvicorn.run(
         app,
         host=args.host,

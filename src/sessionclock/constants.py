@@ -64,6 +64,11 @@ DEFAULT_LANGUAGE = "en"
 CLIENT_LOG_MAX_CHARS = 2000
 CLIENT_LOG_RATE = "30/minute"
 
+# How a node paces Python's garbage collector (see `collector`): a young pass that
+# freezes its survivors every 10 s, and a full pass every hour.
+GC_FREEZE_INTERVAL_S = 10.0
+GC_FULL_EVERY = 360
+
 # Redis hash where each node reports its open connections for the debug page.
 REDIS_NODES_KEY = f"{REDIS_PREFIX}:nodes"
 # One node's connections to Redis, the pub/sub one included; a command that finds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from sessionclock import __version__
+from sessionclock.collector import Collector
 from sessionclock.core.clock import Clock
 from sessionclock.http.errors import install_error_handlers
 from sessionclock.http.middleware import BodyLimit, RequestTiming
@@ -67,9 +69,17 @@ def _path_in_app(scope: Scope) -> str:
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, run_scheduler: bool = True
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    run_scheduler: bool = True,
+    collector: Collector | None = None,
 ) -> App:
-    """A node's application; its lifespan opens the runtime and closes it again."""
+    """A node's application; its lifespan opens the runtime and closes it again.
+
+    With a `collector`, the lifespan also paces the garbage collector (`serve`
+    passes one; tests, which share their process, do not).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,7 +87,16 @@ def create_app(
             settings, clock=clock, run_scheduler=run_scheduler
         ) as runtime:
             app.state.runtime = runtime
-            yield
+            pacing = None
+            if collector is not None:
+                pacing = asyncio.create_task(collector.run(), name="gc-collector")
+            try:
+                yield
+            finally:
+                if pacing is not None:
+                    pacing.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pacing
 
     app = App(
         title="sessionclock",
