@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -34,8 +35,12 @@ log = structlog.get_logger(__name__)
 
 # With the bus up, how often the hub still checks every version against the database.
 _CONNECTED_RESYNC_S = 60.0
-# How many connections one presence round trip renews; the loop breathes between.
+# How many connections one presence round trip renews. The chunks of one round are
+# spread over this share of the refresh interval, so that renewing thousands of
+# entries never holds the loop for long at once; with the pause before the next
+# round, entries are renewed well within their expiry.
 _PRESENCE_CHUNK = 250
+_PRESENCE_SPREAD = 0.2
 
 
 class CloseCode(IntEnum):
@@ -376,17 +381,22 @@ class Hub:
         if not self._presence.shared:
             return
         entries = [c.entry for c in self.connections()]
+        session_ids = list(self._by_session)
+        chunks = math.ceil(len(entries) / _PRESENCE_CHUNK) + math.ceil(
+            len(session_ids) / _PRESENCE_CHUNK
+        )
+        # A few hundred connections take one chunk each way: no need to pace.
+        pause_s = 0.0 if chunks <= 2 else PRESENCE_REFRESH_S * _PRESENCE_SPREAD / chunks
         for start in range(0, len(entries), _PRESENCE_CHUNK):
             await self._presence.refresh(entries[start : start + _PRESENCE_CHUNK])
-            await asyncio.sleep(0)
+            await asyncio.sleep(pause_s)
         # A node that died leaves entries that expire; tell who is still here.
-        session_ids = list(self._by_session)
         for start in range(0, len(session_ids), _PRESENCE_CHUNK):
             chunk = session_ids[start : start + _PRESENCE_CHUNK]
             for session_id, online in (await self._presence.online_many(chunk)).items():
                 if online != self._online.get(session_id):
                     await self._announce_presence(session_id, online)
-            await asyncio.sleep(0)
+            await asyncio.sleep(pause_s)
 
     async def _announce_presence(
         self, session_id: str, online: dict[Role, bool]
