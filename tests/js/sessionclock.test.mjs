@@ -24,6 +24,9 @@ const OUTLIER_MS = 300;
 const OUTLIER_CHANCE = 0.1;
 const SEEDS = 50;
 
+// The symmetric but jittery path: each way 20 to 80 ms, drawn independently.
+const JITTER_SEEDS = 400;
+
 /** A small seeded generator (mulberry32): the same delays on every run. */
 function seededRandom(seed) {
   let state = seed >>> 0;
@@ -49,9 +52,9 @@ class Network {
     return this.trueNowMs + this.skewMs;
   }
 
-  delaysMs() {
-    let thereMs = 20 + 60 * this.random();
-    let backMs = 20 + 60 * this.random();
+  delaysMs([thereLowMs, thereHighMs] = [20, 80], [backLowMs, backHighMs] = [20, 80]) {
+    let thereMs = thereLowMs + (thereHighMs - thereLowMs) * this.random();
+    let backMs = backLowMs + (backHighMs - backLowMs) * this.random();
     // Now and then one direction stalls (a retransmission, a busy proxy).
     if (this.stallsLeft > 0 && this.random() < OUTLIER_CHANCE) {
       this.stallsLeft -= 1;
@@ -73,8 +76,8 @@ class Network {
     return { t0, serverMs, t3, thereMs, backMs };
   }
 
-  // Fewer than half of the exchanges stall: when most do, the fastest ones are
-  // stalled too and no median of them is right (4 of 5 can put it 140 ms off).
+  // Fewer than half of the exchanges stall: when half or more do, the faster half
+  // holds stalled ones too, and their 150 ms of asymmetry pulls the estimate.
   sync(estimator, count) {
     this.stallsLeft = Math.floor((count - 1) / 2);
     const exchanges = [];
@@ -94,6 +97,30 @@ function remainingErrorMs(estimator, network) {
   const clientRemainingMs = endsAtMs - (network.clientNowMs() + estimator.offsetMs);
   const trueRemainingMs = endsAtMs - network.trueNowMs;
   return clientRemainingMs - trueRemainingMs;
+}
+
+/** The 95th percentile of some values, the nearest rank. */
+function p95(values) {
+  const ordered = [...values].sort((a, b) => a - b);
+  return ordered[Math.ceil(0.95 * ordered.length) - 1];
+}
+
+/** The p95 error of the remaining time after `count` exchanges over some delays. */
+function remainingErrorP95Ms(count, thereRangeMs, backRangeMs) {
+  const errorsMs = [];
+  for (const skewMs of SKEWS_MS) {
+    for (let seed = 0; seed < JITTER_SEEDS; seed += 1) {
+      const network = new Network(skewMs, seededRandom(seed * 7_919 + skewMs + count));
+      network.stallsLeft = 0;
+      const estimator = new OffsetEstimator();
+      for (let i = 0; i < count; i += 1) {
+        const exchange = network.exchange(...network.delaysMs(thereRangeMs, backRangeMs));
+        estimator.add(exchange.t0, exchange.serverMs, exchange.t3);
+      }
+      errorsMs.push(Math.abs(remainingErrorMs(estimator, network)));
+    }
+  }
+  return p95(errorsMs);
 }
 
 describe("OffsetEstimator", () => {
@@ -117,26 +144,40 @@ describe("OffsetEstimator", () => {
   });
 
   // The same samples as tests/core/test_clock_sync.py: both clients agree.
-  test("offset median of three fastest", () => {
+  test("offset weighted mean of faster half", () => {
     const estimator = new OffsetEstimator();
     estimator.add(0, 1_000, 100); // round trip 100, offset 950
     estimator.add(1_000, 2_000, 1_040); // round trip 40, offset 980
     estimator.add(2_000, 3_000, 2_030); // round trip 30, offset 985
     estimator.add(3_000, 4_000, 3_050); // round trip 50, offset 975
     estimator.add(4_000, 9_000, 4_400); // round trip 400, offset 4_800
-    assert.equal(estimator.offsetMs, 980);
+    const weights = [1 / 31 ** 2, 1 / 41 ** 2, 1 / 51 ** 2];
+    const expectedMs =
+      (985 * weights[0] + 980 * weights[1] + 975 * weights[2]) /
+      (weights[0] + weights[1] + weights[2]);
+    assert.ok(Math.abs(estimator.offsetMs - expectedMs) < 1e-9, `${estimator.offsetMs}`);
+    assert.ok(Math.abs(estimator.offsetMs - 981.624) < 1e-3, `${estimator.offsetMs}`);
     assert.equal(estimator.roundTripMs, 30);
   });
 
-  test("offset two samples averages them", () => {
+  test("offset two samples takes faster", () => {
     const estimator = new OffsetEstimator();
     estimator.add(0, 1_000, 40); // offset 980
     estimator.add(1_000, 2_000, 1_020); // offset 990
-    assert.equal(estimator.offsetMs, 985);
+    assert.equal(estimator.offsetMs, 990);
+  });
+
+  test("offset equal offsets is exact", () => {
+    const estimator = new OffsetEstimator();
+    for (const [startMs, roundTripMs] of [[0, 37], [1_000, 52], [2_000, 41], [3_000, 66]]) {
+      const middleMs = startMs + roundTripMs / 2;
+      estimator.add(startMs, middleMs + 600_123.25, startMs + roundTripMs);
+    }
+    assert.equal(estimator.offsetMs, 600_123.25);
   });
 
   test("add beyond keep forgets oldest", () => {
-    const estimator = new OffsetEstimator({ keep: 3, best: 1 });
+    const estimator = new OffsetEstimator({ keep: 3 });
     estimator.add(0, 5_000, 2); // the fastest, offset 4_999
     for (const startMs of [1_000, 2_000, 3_000]) {
       estimator.add(startMs, startMs + 7_050, startMs + 100); // offset 7_000
@@ -171,11 +212,40 @@ describe("OffsetEstimator", () => {
       }
       assert.ok(Math.abs(remainingErrorMs(estimator, network)) < TOLERANCE_MS);
     });
+
+    test(`remaining skewed ${skewMs} ms symmetric jitter averages out`, () => {
+      // Five round trips of 60 ms, off by +8, -8, +7, -7 and +6 ms, then five
+      // slower ones all off by +20 ms: the median of the three fastest would be
+      // 7 ms off.
+      const network = new Network(skewMs);
+      const estimator = new OffsetEstimator();
+      const fastMs = [[38, 22], [22, 38], [37, 23], [23, 37], [36, 24]];
+      const slowMs = Array(5).fill([70, 30]);
+      for (const [thereMs, backMs] of [...fastMs, ...slowMs]) {
+        const exchange = network.exchange(thereMs, backMs);
+        estimator.add(exchange.t0, exchange.serverMs, exchange.t3);
+      }
+      assert.ok(Math.abs(estimator.offsetMs - (-skewMs + 1.2)) < 1e-6, `${estimator.offsetMs}`);
+      assert.ok(Math.abs(remainingErrorMs(estimator, network) + 1.2) < 1e-3);
+    });
   }
 
-  test("offset error within half middle fast round trip", () => {
-    // The median of the fastest m samples is off by at most half the round trip
-    // of the (m // 2)-th fastest: more than half of them are within that bound.
+  for (const [count, limitMs] of [[5, 16], [10, 12]]) {
+    test(`remaining symmetric jitter after ${count} exchanges p95 within ${limitMs} ms`, () => {
+      const p95Ms = remainingErrorP95Ms(count, [20, 80], [20, 80]);
+      assert.ok(p95Ms <= limitMs, `p95 ${p95Ms} ms`);
+    });
+  }
+
+  test("remaining asymmetric path after 10 exchanges p95 within goal", () => {
+    // 20 to 40 ms there, 40 to 80 back: the goal is 5 ms plus half the asymmetry.
+    const p95Ms = remainingErrorP95Ms(10, [20, 40], [40, 80]);
+    assert.ok(p95Ms <= 5 + 15, `p95 ${p95Ms} ms`);
+  });
+
+  test("offset error within half slowest used round trip", () => {
+    // Each of the faster half is within half its round trip, and a weighted mean
+    // lies between them; 1e-6 ms leaves room for rounding in the sums.
     const random = seededRandom(99);
     for (let trial = 0; trial < 300; trial += 1) {
       const skewMs = Math.round((random() * 2 - 1) * 10 * MINUTE_MS);
@@ -190,21 +260,18 @@ describe("OffsetEstimator", () => {
         estimator.add(exchange.t0, exchange.serverMs, exchange.t3);
         roundTripsMs.push(thereMs + backMs);
       }
-      const fastest = roundTripsMs
-        .slice(-10)
-        .sort((a, b) => a - b)
-        .slice(0, 3);
-      const boundMs = fastest[Math.floor(fastest.length / 2)] / 2;
+      const kept = roundTripsMs.slice(-10).sort((a, b) => a - b);
+      const boundMs = kept[Math.ceil(kept.length / 2) - 1] / 2;
       assert.ok(
-        Math.abs(estimator.offsetMs + skewMs) <= boundMs,
+        Math.abs(estimator.offsetMs + skewMs) <= boundMs + 1e-6,
         `trial ${trial}: offset ${estimator.offsetMs}, skew ${skewMs}, bound ${boundMs}`,
       );
     }
   });
 
-  test("refuses a best count it cannot honour", () => {
-    assert.throws(() => new OffsetEstimator({ best: 0 }), RangeError);
-    assert.throws(() => new OffsetEstimator({ keep: 2, best: 3 }), RangeError);
+  test("refuses to keep no sample", () => {
+    assert.throws(() => new OffsetEstimator({ keep: 0 }), RangeError);
+    assert.throws(() => new OffsetEstimator({ keep: -1 }), RangeError);
   });
 });
 

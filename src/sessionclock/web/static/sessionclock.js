@@ -17,12 +17,15 @@
 // `token` is a participant token. On sessionclock's own pages leave it out: the
 // sign-in link left an HttpOnly cookie that the browser sends by itself.
 
+// The server stamps whole milliseconds, so even a zero round trip leaves about a
+// millisecond of doubt; adding it keeps every weight finite.
+const STAMP_RESOLUTION_MS = 1;
+
 /** The offset of the server's clock from ours, from recent exchanges. */
 export class OffsetEstimator {
-  constructor({ keep = 10, best = 3 } = {}) {
-    if (!(best >= 1 && best <= keep)) throw new RangeError("expected 1 <= best <= keep");
+  constructor({ keep = 10 } = {}) {
+    if (!(keep >= 1)) throw new RangeError(`expected keep >= 1, got keep=${keep}`);
     this.keep = keep;
-    this.best = best;
     this.samples = [];
   }
 
@@ -33,20 +36,29 @@ export class OffsetEstimator {
     if (this.samples.length > this.keep) this.samples.shift();
   }
 
-  /** Server clock minus ours, in ms; null before the first exchange. */
+  /** Server clock minus ours, in ms; null before the first exchange. The weighted
+   * mean of the offsets of the faster half of the samples (the fastest of one or
+   * two), each weighted by 1 / (round trip + 1 ms)². It lies between the offsets
+   * it averages, so it is off by at most half the slowest round trip it uses. */
   get offsetMs() {
     if (this.samples.length === 0) return null;
-    const fastest = [...this.samples]
-      .sort((a, b) => a.roundTripMs - b.roundTripMs)
-      .slice(0, this.best)
-      .map((sample) => sample.offsetMs)
-      .sort((a, b) => a - b);
-    const middle = Math.floor(fastest.length / 2);
-    return fastest.length % 2 ? fastest[middle] : (fastest[middle - 1] + fastest[middle]) / 2;
+    const byRoundTrip = [...this.samples].sort((a, b) => a.roundTripMs - b.roundTripMs);
+    const used = byRoundTrip.slice(0, Math.ceil(byRoundTrip.length / 2));
+
+    // Sum the differences from the fastest offset, not the offsets themselves:
+    // equal offsets then give that offset exactly, whatever the weights.
+    const baseMs = used[0].offsetMs;
+    let weightedSumMs = 0;
+    let weightSum = 0;
+    for (const sample of used) {
+      const weight = 1 / (sample.roundTripMs + STAMP_RESOLUTION_MS) ** 2;
+      weightedSumMs += weight * (sample.offsetMs - baseMs);
+      weightSum += weight;
+    }
+    return baseMs + weightedSumMs / weightSum;
   }
 
-  /** The shortest round trip kept. The median of the three fastest samples is off
-   * by at most half the second-fastest round trip; usually far less. */
+  /** The shortest round trip kept: a measure of the path, not an error bound. */
   get roundTripMs() {
     if (this.samples.length === 0) return null;
     return Math.min(...this.samples.map((sample) => sample.roundTripMs));
