@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -176,15 +177,24 @@ class SessionService:
         )
         return True
 
-    async def sweep(self) -> SweepResult:
-        """Write in bulk what time did and no timer caught (the safety net)."""
+    async def sweep(self, *, open_lobbies: bool = True) -> SweepResult:
+        """Write in bulk what time did and no timer caught (the safety net).
+
+        Expired sessions are pushed before lobbies are opened: their participants
+        wait for the end, nobody waits for a lobby to the millisecond. A timer that
+        knows no lobby is due passes `open_lobbies=False` and saves the statement.
+        """
         now_ms = self.clock.now_ms()
         expired = await self.repository.expire_overdue(now_ms, self.timing.no_show_s)
-        opened = await self.repository.open_due_lobbies(now_ms, self.timing.no_show_s)
-        for session in expired:
-            await self._announce_bulk(session, (Event.EXPIRED,), now_ms)
-        for session in opened:
-            await self._announce_bulk(session, (Event.LOBBY_OPENED,), now_ms)
+        await self._announce_bulk(expired, (Event.EXPIRED,), now_ms)
+
+        opened: list[Session] = []
+        if open_lobbies:
+            opened = await self.repository.open_due_lobbies(
+                now_ms, self.timing.no_show_s
+            )
+            await self._announce_bulk(opened, (Event.LOBBY_OPENED,), now_ms)
+
         if expired or opened:
             log.info("scheduler.swept", expired=len(expired), opened=len(opened))
         return SweepResult(opened=len(opened), expired=len(expired))
@@ -192,11 +202,13 @@ class SessionService:
     async def cleanup(self, trigger: str) -> CleanupRun:
         """Expire overdue sessions and purge old runtime records; keep the history."""
         started_ms = self.clock.now_ms()
-        expired = await self.repository.expire_overdue(
+        expired = 0
+        # In chunks: one statement never holds the locks of every overdue row.
+        async for chunk in self.repository.expire_overdue_in_chunks(
             started_ms, self.timing.no_show_s
-        )
-        for session in expired:
-            await self._announce_bulk(session, (Event.EXPIRED,), started_ms)
+        ):
+            await self._announce_bulk(chunk, (Event.EXPIRED,), started_ms)
+            expired += len(chunk)
         purged = await self.repository.purge_ended(
             started_ms - self._retention_s * 1000
         )
@@ -205,7 +217,7 @@ class SessionService:
             ran_at_ms=started_ms,
             trigger=trigger,
             node=self._node,
-            expired=len(expired),
+            expired=expired,
             purged=purged,
             duration_ms=self.clock.now_ms() - started_ms,
         )
@@ -271,19 +283,29 @@ class SessionService:
         await self._publish(session)
 
     async def _announce_bulk(
-        self, session: Session, events: tuple[Event, ...], now_ms: int
+        self, changed: Sequence[Session], events: tuple[Event, ...], now_ms: int
     ) -> None:
-        log.info(
-            "session.changed",
-            session_id=session.id,
-            events=[event.value for event in events],
-            status=session.status.value,
-            version=session.version,
-            node=self._node,
-            bulk=True,
-        )
-        self._observe_transition(session, now_ms)
-        await self._publish(session)
+        """Push the sessions of one bulk write; the caller logs one line for all."""
+        # Publish first: the sockets wait for these, an operator does not.
+        for session in changed:
+            await self._publish(session)
+        for session in changed:
+            self._observe_transition(session, now_ms)
+
+        # One line per session only when asked for: at 10,000 sessions a second
+        # the lines would cost more than the pushes.
+        if changed and log.is_enabled_for(logging.DEBUG):
+            names = [event.value for event in events]
+            for session in changed:
+                log.debug(
+                    "session.changed",
+                    session_id=session.id,
+                    events=names,
+                    status=session.status.value,
+                    version=session.version,
+                    node=self._node,
+                    bulk=True,
+                )
 
     def _observe_transition(self, session: Session, now_ms: int) -> None:
         self._metrics.transitions.labels(session.status.value).inc()
