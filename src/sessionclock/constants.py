@@ -20,6 +20,10 @@ MAX_BOOKING_DISTANCE_S = 2 * 366 * 86_400
 # no statement holds the row locks of every overdue session at once.
 CLEANUP_CHUNK_SESSIONS = 10_000
 
+# How many sessions a node keeps the last known version of, for ready marks that
+# decide from it and write in one round trip (about 1 KiB each).
+KNOWN_SESSIONS = 20_000
+
 # How often a change may lose its compare-and-set race before the request gives up.
 MAX_CHANGE_ATTEMPTS = 64
 

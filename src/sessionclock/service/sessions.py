@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
 
 from sessionclock.bus.base import BusMessage, EventBus
-from sessionclock.constants import MAX_CHANGE_ATTEMPTS, MAX_LOBBY_LEAD_S
+from sessionclock.constants import (
+    KNOWN_SESSIONS,
+    MAX_CHANGE_ATTEMPTS,
+    MAX_LOBBY_LEAD_S,
+)
 from sessionclock.core import machine
 from sessionclock.core.clock import Clock
 from sessionclock.core.machine import Change, Event
@@ -25,6 +30,7 @@ from sessionclock.core.session import (
 from sessionclock.errors import (
     ContentionError,
     LobbyTooFar,
+    SessionClockError,
     SessionIdTaken,
     SessionNotFound,
 )
@@ -61,6 +67,11 @@ class SessionService:
         self._metrics = metrics
         self._node = node
         self._retention_s = retention_s
+        # The last stored version this node read, wrote or heard of, per session,
+        # most recently used last: a ready mark decides from it and writes with one
+        # conditional statement, without reading first (see `_apply_known`).
+        self._known: OrderedDict[str, Session] = OrderedDict()
+        bus.subscribe(self._hear)
 
     async def create(
         self, session_id: str | None, booking: Booking
@@ -135,6 +146,10 @@ class SessionService:
                 raise SessionNotFound(session_id)
             return machine.mark_ready(session, role, ready, now_ms, self.timing)
 
+        # A participant's marks are the hot path: try the version known here first.
+        known = await self._apply_known(session_id, decide, user_id=user_id)
+        if known is not None:
+            return known
         return await self._apply(session_id, decide, user_id=user_id)
 
     async def cancel(self, session_id: str) -> Session:
@@ -245,7 +260,9 @@ class SessionService:
         for _attempt in range(MAX_CHANGE_ATTEMPTS):
             current = await self.repository.get(session_id)
             if current is None:
+                self._known.pop(session_id, None)
                 raise SessionNotFound(session_id)
+            self._remember(current)
             now_ms = self.clock.now_ms()
             change = decide(current, now_ms)
 
@@ -254,12 +271,72 @@ class SessionService:
                     # Another request or node wrote this version first.
                     log.debug("session.write_lost", session_id=session_id)
                     continue
+                self._remember(change.after)
                 await self._announce(change, now_ms, user_id=user_id)
 
             if change.rejection is not None:
                 raise change.rejection
             return change.after
         raise ContentionError(session_id, MAX_CHANGE_ATTEMPTS)
+
+    async def _apply_known(
+        self,
+        session_id: str,
+        decide: Callable[[Session, int], Change],
+        *,
+        user_id: str | None = None,
+    ) -> Session | None:
+        """Decide from the version known here and write it; None if that fails.
+
+        The write is conditional on that version, and every write of a session
+        raises its version: if the write succeeds, the known version was the stored
+        one and the core decided from the truth, in one round trip instead of two.
+        Anything else (nothing known, a stale version, a decision that writes
+        nothing or refuses) is left to `_apply`, which reads first, so that no
+        answer and no refusal is ever given from a stale copy.
+        """
+        known = self._known.get(session_id)
+        if known is None:
+            return None
+        now_ms = self.clock.now_ms()
+        try:
+            change = decide(known, now_ms)
+        except SessionClockError:
+            return None
+        if not change.changed or change.rejection is not None:
+            return None
+        if not await self.repository.replace(change, now_ms):
+            log.debug("session.write_lost", session_id=session_id)
+            return None
+        self._remember(change.after)
+        await self._announce(change, now_ms, user_id=user_id)
+        return change.after
+
+    def _remember(self, session: Session) -> None:
+        """Keep a stored version as the one known here, unless a newer one is."""
+        held = self._known.get(session.id)
+        if held is not None and held.version > session.version:
+            return
+        if session.is_terminal:
+            # Nothing is ever written to an ended session again.
+            self._known.pop(session.id, None)
+            return
+        self._known[session.id] = session
+        self._known.move_to_end(session.id)
+        if len(self._known) > KNOWN_SESSIONS:
+            self._known.popitem(last=False)
+
+    async def _hear(self, message: BusMessage) -> None:
+        """Keep known versions current with what other nodes (and this one) wrote."""
+        session = message.session
+        if session is None:
+            return
+        held = self._known.get(session.id)
+        if held is not None and held.version < session.version:
+            if session.is_terminal:
+                del self._known[session.id]
+            else:
+                self._known[session.id] = session
 
     async def _announce(
         self, change: Change, now_ms: int, *, user_id: str | None = None
