@@ -1,45 +1,21 @@
-"""The session service across two nodes that do not hear each other's news."""
+"""The session service: known versions across two nodes, and bulk writes' logs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import MutableMapping
+from typing import Any
 
 import pytest
+import structlog
+from structlog.testing import LogCapture
 
-from sessionclock.bus.memory import InProcessBus
 from sessionclock.core.clock import ManualClock
-from sessionclock.core.session import Booking, BookingStatus, Status, Timing
+from sessionclock.core.session import Booking, BookingStatus, Status
 from sessionclock.errors import CallAlreadyOpen
-from sessionclock.metrics import Metrics
+from sessionclock.service import sessions as sessions_module
 from sessionclock.service.sessions import SessionService
-from sessionclock.storage.database import create_engine, migrate
-from sessionclock.storage.repository import SessionRepository
-from tests.conftest import Backend
 from tests.helpers import MINUTE_MS, T0_MS
-
-
-@pytest.fixture
-async def two_nodes(
-    backend: Backend,
-) -> AsyncIterator[tuple[SessionService, SessionService]]:
-    """Two services on one database, each with a bus of its own (news is lost)."""
-    engine = create_engine(backend.database_url)
-    await migrate(engine)
-    clock = ManualClock(T0_MS)
-    nodes = tuple(
-        SessionService(
-            SessionRepository(engine),
-            InProcessBus(),
-            clock,
-            Timing(),
-            Metrics(),
-            node=name,
-            retention_s=86_400,
-        )
-        for name in ("a", "b")
-    )
-    yield nodes[0], nodes[1]
-    await engine.dispose()
 
 
 def _booking() -> Booking:
@@ -88,3 +64,57 @@ async def test_mark_ready_with_stale_known_version_writes_one_version_more(
     assert stored == marked
     assert stored.client_ready_at_ms == T0_MS
     assert stored.version == 4
+
+
+def _capture_at(
+    level: int, monkeypatch: pytest.MonkeyPatch
+) -> list[MutableMapping[str, Any]]:
+    """Give the service a logger that drops what is below `level` and keeps the rest."""
+    capture = LogCapture()
+    logger = structlog.wrap_logger(
+        None,
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        processors=[capture],
+    )
+    monkeypatch.setattr(sessions_module, "log", logger)
+    return capture.entries
+
+
+async def _three_ending(service: SessionService) -> None:
+    for index in range(3):
+        await service.create(f"s-{index}", _booking())
+    assert isinstance(service.clock, ManualClock)
+    service.clock.advance(31 * MINUTE_MS)
+
+
+async def test_sweep_at_info_logs_one_line_for_the_batch(
+    two_nodes: tuple[SessionService, SessionService],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At INFO a sweep that expires three sessions writes one line, with the count."""
+    node_a, _node_b = two_nodes
+    await _three_ending(node_a)
+    logs = _capture_at(logging.INFO, monkeypatch)
+
+    swept = await node_a.sweep(open_lobbies=False)
+
+    assert swept.expired == 3
+    assert [entry["event"] for entry in logs] == ["scheduler.swept"]
+    assert logs[0]["expired"] == 3
+
+
+async def test_sweep_at_debug_logs_each_session_too(
+    two_nodes: tuple[SessionService, SessionService],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At DEBUG each session of the batch gets its own `session.changed` line."""
+    node_a, _node_b = two_nodes
+    await _three_ending(node_a)
+    logs = _capture_at(logging.DEBUG, monkeypatch)
+
+    await node_a.sweep()
+
+    changed = [entry for entry in logs if entry["event"] == "session.changed"]
+    assert sorted(entry["session_id"] for entry in changed) == ["s-0", "s-1", "s-2"]
+    assert all(entry["bulk"] and entry["log_level"] == "debug" for entry in changed)
+    assert logs[-1]["event"] == "scheduler.swept"
