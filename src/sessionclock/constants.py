@@ -16,6 +16,14 @@ MAX_DURATION_S = 24 * 3600
 MAX_LOBBY_LEAD_S = 24 * 3600
 MAX_BOOKING_DISTANCE_S = 2 * 366 * 86_400
 
+# Cleanup expires overdue sessions this many at a time, one statement each, so that
+# no statement holds the row locks of every overdue session at once.
+CLEANUP_CHUNK_SESSIONS = 10_000
+
+# How many sessions a node keeps the last known version of, for ready marks that
+# decide from it and write in one round trip (about 1 KiB each).
+KNOWN_SESSIONS = 20_000
+
 # How often a change may lose its compare-and-set race before the request gives up.
 MAX_CHANGE_ATTEMPTS = 64
 

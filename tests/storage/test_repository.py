@@ -99,6 +99,53 @@ async def test_expire_overdue_agrees_with_state_machine(
             assert await repository.get(session.id) == session
 
 
+async def test_expire_overdue_in_chunks_expires_each_session_once(
+    repository: SessionRepository,
+) -> None:
+    """Chunked expiry writes what one statement would, each session in one chunk."""
+    rng = random.Random(20261204)
+    sessions = [_random_live_session(rng, index) for index in range(300)]
+    for session in sessions:
+        await _stored(repository, session)
+
+    chunks = [
+        chunk
+        async for chunk in repository.expire_overdue_in_chunks(
+            T0_MS, TIMING.no_show_s, chunk=40
+        )
+    ]
+
+    assert all(len(chunk) <= 40 for chunk in chunks)
+    expired = [session for chunk in chunks for session in chunk]
+    assert len({session.id for session in expired}) == len(expired)
+    expected = {
+        s.id: machine.settle(s, T0_MS, TIMING).after
+        for s in sessions
+        if machine.settle(s, T0_MS, TIMING).after.status is Status.EXPIRED
+    }
+    assert {session.id: session for session in expired} == expected
+
+
+async def test_bulk_write_records_one_event_row_per_session(
+    repository: SessionRepository,
+) -> None:
+    """Every session a bulk write changes gets its event row, alike on both backends."""
+    rng = random.Random(11)
+    sessions = [_random_live_session(rng, index) for index in range(50)]
+    for session in sessions:
+        await _stored(repository, session)
+
+    expired = await repository.expire_overdue(T0_MS, TIMING.no_show_s)
+
+    assert expired
+    for session in expired:
+        *_created, event = await repository.events(session.id)
+        assert event.type == "expired"
+        assert event.version == session.version
+        assert event.at_ms == T0_MS
+        assert event.data == {"events": ["expired"], "status": "expired"}
+
+
 async def test_open_due_lobbies_agrees_with_state_machine(
     repository: SessionRepository,
 ) -> None:

@@ -70,15 +70,18 @@ class Scheduler:
     async def fire_due(self) -> int:
         """Act on every deadline at or before now; returns how many were due.
 
-        Ends, no-shows and lobby openings due together are written by the two
+        Ends, no-shows and lobby openings due together are written by the
         set-based statements of the sweep, so that ten thousand sessions ending in
-        the same second cost two statements, not ten thousand round trips.
+        the same second cost one statement, not ten thousand round trips; the
+        lobby statement runs only when a lobby opening is among them.
         """
         due = self._queue.pop_due(self._clock.now_ms())
         if not due:
             return 0
         if any(deadline.kind is not DeadlineKind.WARNING for deadline in due):
-            await self._service.sweep()
+            # A lobby due later is opened by its own timer or the periodic sweep.
+            lobby_due = any(d.kind is DeadlineKind.LOBBY_OPENS for d in due)
+            await self._service.sweep(open_lobbies=lobby_due)
         warned: set[tuple[str, int]] = set()
         for deadline in due:
             if deadline.remaining_s is None:

@@ -22,11 +22,12 @@ def create_engine(database_url: str, pool_size: int = 20) -> AsyncEngine:
     if not database_url.startswith("sqlite"):
         # No pre-ping: it costs a round trip on every checkout. A connection that
         # died with its server fails one request (503) and the pool replaces it.
-        # Overflow connections are opened and closed per burst: keep them few.
+        # No overflow: an overflow connection is opened for one checkout and closed
+        # after it, and opening one costs far more than waiting for a pooled one.
         return create_async_engine(
             database_url,
             pool_size=pool_size,
-            max_overflow=pool_size // 2,
+            max_overflow=0,
             pool_recycle=1800,
         )
 

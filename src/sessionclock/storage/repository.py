@@ -9,14 +9,16 @@ session's event row goes in the same transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    String,
     and_,
     bindparam,
     case,
+    cast,
     delete,
     func,
     insert,
@@ -27,18 +29,19 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from sessionclock.constants import CLEANUP_CHUNK_SESSIONS
 from sessionclock.core.machine import Change, Event
 from sessionclock.core.notices import Notice, NoticePolicy
 from sessionclock.core.session import (
     LIVE,
     TERMINAL,
+    BookingStatus,
     ExpiredReason,
+    Role,
     Session,
     Status,
-    from_record,
     to_record,
 )
 from sessionclock.storage.outbox import add_notices, purge_delivered
@@ -48,7 +51,27 @@ from sessionclock.storage.tables import cleanup_runs, session_events, sessions
 # compiled form by a memoized key instead of walking a new statement per call.
 _WRITABLE = [c.name for c in sessions.c if c.name not in ("id", "created_at_ms")]
 _EVENT_COLUMNS = ["session_id", "key", "type", "version", "at_ms", "data"]
-_GET = select(sessions).where(sessions.c.id == bindparam("session_id"))
+# What a `Session` is built from, in the order `_session` reads a row's fields.
+_SESSION_COLUMNS = [
+    sessions.c[name]
+    for name in (
+        "id",
+        "client_id",
+        "companion_id",
+        "starts_at_ms",
+        "ends_at_ms",
+        "lobby_lead_s",
+        "booking_status",
+        "status",
+        "client_ready_at_ms",
+        "companion_ready_at_ms",
+        "expired_reason",
+        "absent",
+        "version",
+        "ended_at_ms",
+    )
+]
+_GET = select(*_SESSION_COLUMNS).where(sessions.c.id == bindparam("session_id"))
 _REPLACE = (
     update(sessions)
     .where(
@@ -177,7 +200,7 @@ class SessionRepository:
     ) -> list[Session]:
         """A user's sessions that have not ended, soonest first."""
         query = (
-            select(sessions)
+            select(*_SESSION_COLUMNS)
             .where(
                 or_(
                     sessions.c.client_id == user_id, sessions.c.companion_id == user_id
@@ -197,7 +220,7 @@ class SessionRepository:
         self, lobby_opens_before_ms: int, after_ms: int | None = None
     ) -> list[Session]:
         """Live sessions whose lobby opens before a moment (and after another)."""
-        query = select(sessions).where(
+        query = select(*_SESSION_COLUMNS).where(
             sessions.c.status.in_(_LIVE),
             sessions.c.lobby_opens_at_ms <= lobby_opens_before_ms,
         )
@@ -215,19 +238,54 @@ class SessionRepository:
         no-show at `starts_at + no_show_s` or at `ends_at`, whichever comes first,
         with the roles that were not ready recorded as absent.
         """
+        statement = self._expire_statement(now_ms, no_show_s, limit=None)
+        return await self._set_based(
+            statement, (Event.EXPIRED,), Status.EXPIRED, now_ms
+        )
+
+    async def expire_overdue_in_chunks(
+        self, now_ms: int, no_show_s: int, chunk: int = CLEANUP_CHUNK_SESSIONS
+    ) -> AsyncIterator[list[Session]]:
+        """Expire what `expire_overdue` would, `chunk` sessions per statement."""
+        statement = self._expire_statement(now_ms, no_show_s, limit=chunk)
+        while True:
+            expired = await self._set_based(
+                statement, (Event.EXPIRED,), Status.EXPIRED, now_ms
+            )
+            if expired:
+                yield expired
+            if len(expired) < chunk:
+                return
+
+    def _expire_statement(
+        self, now_ms: int, no_show_s: int, *, limit: int | None
+    ) -> Any:
         is_ready = sessions.c.status == Status.READY.value
         no_show_due = and_(
             sessions.c.status.in_(_NOT_READY),
             sessions.c.starts_at_ms + no_show_s * 1000 <= now_ms,
         )
+        overdue = and_(
+            sessions.c.status.in_(_LIVE),
+            or_(sessions.c.ends_at_ms <= now_ms, no_show_due),
+        )
+        if limit is not None:
+            some = select(sessions.c.id).where(overdue).limit(limit)
+            if self._dialect == "postgresql":
+                # Rows another writer holds are left to its write or the next run.
+                some = some.with_for_update(skip_locked=True)
+            # A CTE, read once: as a subquery the planner may scan it again after
+            # each write, and every scan finds `limit` new rows.
+            chosen = some.cte("chosen")
+            if self._dialect == "postgresql":
+                chosen = chosen.prefix_with("MATERIALIZED")
+            overdue = and_(overdue, sessions.c.id.in_(select(chosen.c.id)))
+
         client_absent = sessions.c.client_ready_at_ms.is_(None)
         companion_absent = sessions.c.companion_ready_at_ms.is_(None)
-        statement = (
+        return (
             update(sessions)
-            .where(
-                sessions.c.status.in_(_LIVE),
-                or_(sessions.c.ends_at_ms <= now_ms, no_show_due),
-            )
+            .where(overdue)
             .values(
                 status=Status.EXPIRED.value,
                 expired_reason=case(
@@ -248,9 +306,8 @@ class SessionRepository:
                 version=sessions.c.version + 1,
                 updated_at_ms=now_ms,
             )
-            .returning(*sessions.c)
+            .returning(*_SESSION_COLUMNS)
         )
-        return await self._set_based(statement, (Event.EXPIRED,), now_ms)
 
     async def open_due_lobbies(self, now_ms: int, no_show_s: int) -> list[Session]:
         """Open, in one statement, every lobby whose time has come."""
@@ -267,9 +324,11 @@ class SessionRepository:
                 version=sessions.c.version + 1,
                 updated_at_ms=now_ms,
             )
-            .returning(*sessions.c)
+            .returning(*_SESSION_COLUMNS)
         )
-        return await self._set_based(statement, (Event.LOBBY_OPENED,), now_ms)
+        return await self._set_based(
+            statement, (Event.LOBBY_OPENED,), Status.WAITING, now_ms
+        )
 
     async def record_warning(
         self, session: Session, remaining_s: int, now_ms: int
@@ -387,20 +446,36 @@ class SessionRepository:
         return True
 
     async def _set_based(
-        self, statement: Any, events: tuple[Event, ...], now_ms: int
+        self, statement: Any, events: tuple[Event, ...], status: Status, now_ms: int
     ) -> list[Session]:
+        """Run a bulk write returning `_SESSION_COLUMNS`, with an event row each.
+
+        Every session the statement changes must end in `status`.
+        """
+        # Notices go to another table; with them, PostgreSQL takes the transaction.
+        if self._dialect == "postgresql" and not self._notices.active:
+            # One statement: the event rows are inserted from the write's RETURNING.
+            async with self._single.connect() as connection:
+                result = await connection.execute(
+                    _with_bulk_event_rows(statement, events, status, now_ms)
+                )
+                return [_session(row) for row in result.all()]
+
         async with self._engine.begin() as connection:
             rows = (await connection.execute(statement)).all()
             changed = [_session(row) for row in rows]
             await _add_events(
                 connection, [(session, events) for session in changed], now_ms
             )
-            notices = [
-                notice
-                for session in changed
-                for notice in self._notices.for_change(None, session, events, now_ms)
-            ]
-            await add_notices(connection, notices, now_ms)
+            if self._notices.active:
+                notices = [
+                    notice
+                    for session in changed
+                    for notice in self._notices.for_change(
+                        None, session, events, now_ms
+                    )
+                ]
+                await add_notices(connection, notices, now_ms)
         return changed
 
     def _insert_ignoring_conflict(self, table: Any) -> Any:
@@ -421,10 +496,33 @@ def _event_row(
         "type": events[-1].value,
         "version": session.version,
         "at_ms": now_ms,
-        "data": json.dumps(
-            {"events": [event.value for event in events], "status": session.status}
-        ),
+        "data": _event_data(events, session.status),
     }
+
+
+def _event_data(events: Sequence[Event], status: Status) -> str:
+    return json.dumps({"events": [event.value for event in events], "status": status})
+
+
+def _with_bulk_event_rows(
+    statement: Any, events: tuple[Event, ...], status: Status, now_ms: int
+) -> Any:
+    """A bulk write that inserts the event row of every session it changes (PostgreSQL).
+
+    `WITH changed AS (UPDATE … RETURNING …), _ AS (INSERT INTO session_events …
+    SELECT … FROM changed) SELECT … FROM changed`: one statement, one round trip.
+    """
+    changed = statement.cte("changed")
+    rows = select(
+        changed.c.id,
+        literal("v", String) + cast(changed.c.version, String),
+        literal(events[-1].value, String),
+        changed.c.version,
+        literal(now_ms, session_events.c.at_ms.type),
+        literal(_event_data(events, status), String),
+    )
+    written = insert(session_events).from_select(_EVENT_COLUMNS, rows)
+    return select(*changed.c).add_cte(written.cte("events_written"))
 
 
 async def _add_events(
@@ -443,5 +541,52 @@ def _row(session: Session) -> dict[str, Any]:
     return {**to_record(session), "lobby_opens_at_ms": session.lobby_opens_at_ms}
 
 
-def _session(row: Row[Any]) -> Session:
-    return from_record(row._mapping)
+_BOOKING_STATUSES = {status.value: status for status in BookingStatus}
+_STATUSES = {status.value: status for status in Status}
+_REASONS = {reason.value: reason for reason in ExpiredReason}
+_ABSENT = {
+    "": (),
+    "client": (Role.CLIENT,),
+    "companion": (Role.COMPANION,),
+    "client,companion": (Role.CLIENT, Role.COMPANION),
+}
+
+
+def _session(row: Sequence[Any]) -> Session:
+    """A `Session` from a row of `_SESSION_COLUMNS`, read by position."""
+    (
+        session_id,
+        client_id,
+        companion_id,
+        starts_at_ms,
+        ends_at_ms,
+        lobby_lead_s,
+        booking_status,
+        status,
+        client_ready_at_ms,
+        companion_ready_at_ms,
+        expired_reason,
+        absent,
+        version,
+        ended_at_ms,
+    ) = row
+    return Session(
+        id=session_id,
+        client_id=client_id,
+        companion_id=companion_id,
+        starts_at_ms=starts_at_ms,
+        ends_at_ms=ends_at_ms,
+        lobby_lead_s=lobby_lead_s,
+        booking_status=_BOOKING_STATUSES[booking_status],
+        status=_STATUSES[status],
+        client_ready_at_ms=client_ready_at_ms,
+        companion_ready_at_ms=companion_ready_at_ms,
+        expired_reason=None if expired_reason is None else _REASONS[expired_reason],
+        absent=_ABSENT[absent] if absent in _ABSENT else _roles(absent),
+        version=version,
+        ended_at_ms=ended_at_ms,
+    )
+
+
+def _roles(names: str) -> tuple[Role, ...]:
+    return tuple(Role(name) for name in names.split(",") if name)
