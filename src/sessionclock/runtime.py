@@ -127,7 +127,9 @@ async def open_runtime(
     if settings.secret_key is None or settings.api_key is None:
         raise ValueError("settings without secrets; build them with load_settings()")
     clock = clock or SystemClock()
-    engine = create_engine(settings.database_url, settings.db_pool_size)
+    engine = create_engine(
+        settings.database_url, settings.db_pool_size, settings.db_pool_timeout_s
+    )
     redis = redis_client(settings.redis_url) if settings.redis_url else None
     try:
         if settings.auto_migrate:

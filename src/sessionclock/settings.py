@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     cleanup_rate_limit: str = "10/minute"
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     db_pool_size: int = Field(default=20, ge=1, le=500)
+    db_pool_timeout_s: float = Field(default=10.0, gt=0, le=120)
     auto_migrate: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

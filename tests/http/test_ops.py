@@ -11,7 +11,7 @@ from prometheus_client.samples import Sample
 
 from sessionclock.core.clock import to_iso
 from tests.conftest import Api, Backend
-from tests.helpers import MINUTE_MS, T0_MS, booking, free_port
+from tests.helpers import CLIENT, MINUTE_MS, T0_MS, booking, free_port
 
 ApiFactory = Callable[..., Awaitable[Api]]
 
@@ -198,3 +198,27 @@ async def test_openapi_lists_contract_paths(api: Api) -> None:
     for key in CONTRACT_OPERATIONS:
         operation = operations[key]
         assert operation.get("description") or operation.get("summary"), key
+
+
+async def test_busy_pool_answers_503_not_500(
+    api_factory: ApiFactory, postgres_url: str
+) -> None:
+    """A request that finds every pooled connection busy is told to come back."""
+    api = await api_factory(
+        Backend("postgres-small-pool", postgres_url),
+        db_pool_size=1,
+        db_pool_timeout_s=0.2,
+    )
+    await api.client.post("/api/sessions", json=booking(id="b-1"), headers=api.platform)
+
+    async with api.runtime.repository.engine.connect() as held:
+        await held.exec_driver_sql("SELECT 1")
+        response = await api.client.get(
+            "/api/sessions/b-1/ready", headers=api.as_user(CLIENT)
+        )
+
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "1"
+    assert "too busy" in response.json()["detail"]
+    after = await api.client.get("/api/sessions/b-1/ready", headers=api.as_user(CLIENT))
+    assert after.status_code == 200, after.text

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sessionclock import errors
@@ -48,6 +49,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_busy)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -98,6 +100,16 @@ async def _database_error(request: Request, error: Exception) -> JSONResponse:
     log.error("database.unreachable", path=request.url.path, error=str(error.orig))
     return JSONResponse(
         {"detail": "the database is not reachable right now; try again"},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _database_busy(request: Request, error: Exception) -> JSONResponse:
+    # Every pooled connection stayed busy for SESSIONCLOCK_DB_POOL_TIMEOUT_S.
+    log.error("database.busy", path=request.url.path)
+    return JSONResponse(
+        {"detail": "the database is too busy right now; try again"},
         status_code=503,
         headers={"Retry-After": "1"},
     )

@@ -17,7 +17,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_KEY = 0x5E55_C10C
 
 
-def create_engine(database_url: str, pool_size: int = 20) -> AsyncEngine:
+def create_engine(
+    database_url: str, pool_size: int = 20, pool_timeout_s: float = 10.0
+) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and explicit transactions."""
     if not database_url.startswith("sqlite"):
         # No pre-ping: it costs a round trip on every checkout. A connection that
@@ -28,6 +30,7 @@ def create_engine(database_url: str, pool_size: int = 20) -> AsyncEngine:
             database_url,
             pool_size=pool_size,
             max_overflow=0,
+            pool_timeout=pool_timeout_s,
             pool_recycle=1800,
         )
 

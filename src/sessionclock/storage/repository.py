@@ -141,6 +141,11 @@ class SessionRepository:
             else engine
         )
 
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine (and its connection pool) these statements run on."""
+        return self._engine
+
     async def ping(self) -> None:
         async with self._single.connect() as connection:
             await connection.execute(text("SELECT 1"))

@@ -15,6 +15,7 @@ import structlog
 from fastapi import APIRouter, Path, Request, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
@@ -241,6 +242,10 @@ async def _read(websocket: WebSocket, connection: Connection, runtime: Runtime) 
         except DBAPIError as error:
             log.error("socket.database_unreachable", error=str(error.orig))
             detail = "the database is not reachable right now; try again"
+            connection.push(frame("error", status=503, detail=detail))
+        except PoolTimeout:
+            log.error("socket.database_busy", session_id=connection.session_id)
+            detail = "the database is too busy right now; try again"
             connection.push(frame("error", status=503, detail=detail))
         except Exception:
             log.exception("socket.failed", session_id=connection.session_id)
