@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -348,3 +349,38 @@ async def test_replaced_participant_socket_closes_with_4403(node: Node) -> None:
     await asyncio.wait_for(socket.closed.wait(), 10)
 
     assert socket.close_code == 4403
+
+
+async def test_socket_meeting_a_dead_database_connection_is_refused_with_503(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A pooled connection that died with PostgreSQL costs one handshake a 503."""
+    env = server_env(postgres_url, SESSIONCLOCK_DB_POOL_SIZE="1")
+    server = ServerProcess(env, tmp_path)
+    server.start()
+    try:
+        node = Node(server)
+        node.create("s-1")
+        token = node.token(CLIENT)
+        database = postgres_url.rsplit("/", 1)[1]
+        admin = await asyncpg.connect(postgres_url.replace("+asyncpg", "", 1))
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                database,
+            )
+        finally:
+            await admin.close()
+
+        with pytest.raises(InvalidStatus) as refused:
+            await SessionSocket.connect(node.url, "s-1", token)
+        assert refused.value.response.status_code == 503
+
+        socket = await SessionSocket.connect(node.url, "s-1", token)
+        try:
+            assert (await socket.next_snapshot())["status"] == "waiting"
+        finally:
+            await socket.close()
+    finally:
+        server.stop()

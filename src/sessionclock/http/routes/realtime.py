@@ -127,6 +127,15 @@ async def session_socket(websocket: WebSocket) -> None:
         )
         await _deny(websocket, status, error.detail)
         return
+    except (DBAPIError, PoolTimeout) as error:
+        # The client reconnects after its back-off, as after any lost socket.
+        log.error(
+            "socket.database_unreachable", error=str(getattr(error, "orig", error))
+        )
+        await _deny(
+            websocket, 503, "the database is not reachable right now; try again"
+        )
+        return
 
     await websocket.accept()
     connection = Connection(session_id, principal.user_id, role, "websocket")
