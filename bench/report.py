@@ -451,7 +451,6 @@ participant per interval, whether anything changed or not.
 def _expiry(runs: dict[str, Run]) -> str:
     names = [
         ("expiry-sessionclock", "sessionclock"),
-        ("expiry-sessionclock-quiet", "sessionclock, per-session INFO logs off"),
         ("expiry-apscheduler", "APScheduler date jobs"),
         ("expiry-redis", "Redis key expiry notices"),
         ("expiry-cron", "cron sweep"),
@@ -652,12 +651,12 @@ Python) through the same proxy.
 def _cleanup(runs: dict[str, Run]) -> str:
     rows = []
     bars = []
-    for backend in ("sqlite", "postgresql", "postgresql-quiet"):
+    for backend in ("sqlite", "postgresql"):
         run = runs.get(f"cleanup-{backend}")
         if not _ok(run):
             continue
         assert run is not None
-        label = backend.replace("-quiet", ", per-session INFO logs off")
+        label = backend
         command = run["command"]
         statements = run["statements"]
         rows.append(
@@ -719,9 +718,7 @@ Overdue live sessions to expire and the event rows of sessions that ended before
 the retention to purge, seeded with one bulk load; then `sessionclock cleanup`
 runs once, as cron would, and its own recorded duration gives rows per second
 (expired sessions plus purged rows). The repository's two statements are then timed
-alone on a fresh copy of the same state. The last row runs the command again with
-the log level at `warning`: the difference is what one INFO line per expired
-session costs.
+alone on a fresh copy of the same state.
 
 {_table(head, rows)}
 
@@ -752,8 +749,8 @@ def _polling(runs: dict[str, Run]) -> str:
         pool_text = (
             f"With {pool['concurrency']} workers, fewer than the node's 20 pooled "
             f"connections, it answered {pool['requests_per_s']} requests/s (p99 "
-            f"{_ms(pool['latency_ms']['p99'])}): past the pool, each request on an "
-            "overflow connection opens and closes a connection of its own."
+            f"{_ms(pool['latency_ms']['p99'])}): past the pool, requests wait for a "
+            "pooled connection."
         )
     return f"""## 5. Polling fallback
 

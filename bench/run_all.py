@@ -66,15 +66,6 @@ def plan(quick: bool) -> list[tuple[str, list[str], float]]:
             600,
         )
     )
-    # The same run with per-session INFO logs off: what the fix proposed for the
-    # bulk announce path (see the report) would be worth.
-    runs.append(
-        (
-            "expiry-sessionclock-quiet",
-            [*expiry, "--system=sessionclock", "--log-level=warning"],
-            600,
-        )
-    )
     for peer in ("apscheduler", "redis", "cron"):
         runs.append((f"expiry-{peer}", [*expiry, f"--system={peer}"], 600))
 
@@ -102,9 +93,6 @@ def plan(quick: bool) -> list[tuple[str, list[str], float]]:
         cleanup = ["bench/cleanup.py", f"--backend={backend}"]
         cleanup += [f"--overdue={rows}", f"--ended={rows}"]
         runs.append((f"cleanup-{backend}", cleanup, 900))
-    # Per-session INFO logs off, as for expiry: what the bulk-announce fix is worth.
-    quiet = [*cleanup, "--log-level=warning"]
-    runs.append(("cleanup-postgresql-quiet", quiet, 900))
 
     polling = ["bench/polling.py", "--profile={profile}"]
     polling += ["--sessions=300", "--duration-s=3"] if quick else ["--sessions=5000"]
