@@ -72,6 +72,10 @@ DEFAULT_LANGUAGE = "en"
 CLIENT_LOG_MAX_CHARS = 2000
 CLIENT_LOG_RATE = "30/minute"
 
+# The most session ids one summary line of a bulk write names (`scheduler.swept`,
+# `cleanup.ran`); the counts are always whole.
+BULK_LOG_IDS = 100
+
 # How a node paces Python's garbage collector (see `collector`): a young pass that
 # freezes its survivors every 10 s, and a full pass every hour.
 GC_FREEZE_INTERVAL_S = 10.0

@@ -91,7 +91,7 @@ async def test_sweep_at_info_logs_one_line_for_the_batch(
     two_nodes: tuple[SessionService, SessionService],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """At INFO a sweep that expires three sessions writes one line, with the count."""
+    """At INFO a sweep that expires three sessions writes one line that names them."""
     node_a, _node_b = two_nodes
     await _three_ending(node_a)
     logs = _capture_at(logging.INFO, monkeypatch)
@@ -101,6 +101,27 @@ async def test_sweep_at_info_logs_one_line_for_the_batch(
     assert swept.expired == 3
     assert [entry["event"] for entry in logs] == ["scheduler.swept"]
     assert logs[0]["expired"] == 3
+    assert sorted(logs[0]["expired_ids"]) == ["s-0", "s-1", "s-2"]
+    assert logs[0]["opened_ids"] == []
+
+
+async def test_bulk_summary_names_at_most_the_first_sessions(
+    two_nodes: tuple[SessionService, SessionService],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the cap, the summary still counts every session but names only some."""
+    node_a, _node_b = two_nodes
+    await _three_ending(node_a)
+    monkeypatch.setattr(sessions_module, "BULK_LOG_IDS", 2)
+    logs = _capture_at(logging.INFO, monkeypatch)
+
+    run = await node_a.cleanup("manual")
+
+    assert run.expired == 3
+    [ran] = [entry for entry in logs if entry["event"] == "cleanup.ran"]
+    assert ran["expired"] == 3
+    assert len(ran["expired_ids"]) == 2
+    assert set(ran["expired_ids"]) < {"s-0", "s-1", "s-2"}
 
 
 async def test_sweep_at_debug_logs_each_session_too(

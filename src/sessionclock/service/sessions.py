@@ -12,6 +12,7 @@ import structlog
 
 from sessionclock.bus.base import BusMessage, EventBus
 from sessionclock.constants import (
+    BULK_LOG_IDS,
     KNOWN_SESSIONS,
     MAX_CHANGE_ATTEMPTS,
     MAX_LOBBY_LEAD_S,
@@ -211,19 +212,27 @@ class SessionService:
             await self._announce_bulk(opened, (Event.LOBBY_OPENED,), now_ms)
 
         if expired or opened:
-            log.info("scheduler.swept", expired=len(expired), opened=len(opened))
+            log.info(
+                "scheduler.swept",
+                expired=len(expired),
+                opened=len(opened),
+                expired_ids=_named(expired),
+                opened_ids=_named(opened),
+            )
         return SweepResult(opened=len(opened), expired=len(expired))
 
     async def cleanup(self, trigger: str) -> CleanupRun:
         """Expire overdue sessions and purge old runtime records; keep the history."""
         started_ms = self.clock.now_ms()
         expired = 0
+        expired_ids: list[str] = []
         # In chunks: one statement never holds the locks of every overdue row.
         async for chunk in self.repository.expire_overdue_in_chunks(
             started_ms, self.timing.no_show_s
         ):
             await self._announce_bulk(chunk, (Event.EXPIRED,), started_ms)
             expired += len(chunk)
+            expired_ids += _named(chunk)[: BULK_LOG_IDS - len(expired_ids)]
         purged = await self.repository.purge_ended(
             started_ms - self._retention_s * 1000
         )
@@ -246,6 +255,7 @@ class SessionService:
             expired=run.expired,
             purged=run.purged,
             duration_ms=run.duration_ms,
+            expired_ids=expired_ids,
         )
         return run
 
@@ -394,3 +404,8 @@ class SessionService:
 
     async def _publish(self, session: Session) -> None:
         await self._bus.publish(BusMessage("snapshot", session.id, session))
+
+
+def _named(changed: Sequence[Session]) -> list[str]:
+    """The ids a bulk write's summary line names, so that a search finds them."""
+    return [session.id for session in changed[:BULK_LOG_IDS]]
