@@ -37,11 +37,10 @@ from sessionclock.core.notices import Notice, NoticePolicy
 from sessionclock.core.session import (
     LIVE,
     TERMINAL,
-    BookingStatus,
     ExpiredReason,
-    Role,
     Session,
     Status,
+    from_record,
     to_record,
 )
 from sessionclock.storage.outbox import add_notices, purge_delivered
@@ -71,6 +70,7 @@ _SESSION_COLUMNS = [
         "ended_at_ms",
     )
 ]
+_SESSION_NAMES = [column.name for column in _SESSION_COLUMNS]
 _GET = select(*_SESSION_COLUMNS).where(sessions.c.id == bindparam("session_id"))
 _REPLACE = (
     update(sessions)
@@ -546,52 +546,8 @@ def _row(session: Session) -> dict[str, Any]:
     return {**to_record(session), "lobby_opens_at_ms": session.lobby_opens_at_ms}
 
 
-_BOOKING_STATUSES = {status.value: status for status in BookingStatus}
-_STATUSES = {status.value: status for status in Status}
-_REASONS = {reason.value: reason for reason in ExpiredReason}
-_ABSENT = {
-    "": (),
-    "client": (Role.CLIENT,),
-    "companion": (Role.COMPANION,),
-    "client,companion": (Role.CLIENT, Role.COMPANION),
-}
-
-
 def _session(row: Sequence[Any]) -> Session:
-    """A `Session` from a row of `_SESSION_COLUMNS`, read by position."""
-    (
-        session_id,
-        client_id,
-        companion_id,
-        starts_at_ms,
-        ends_at_ms,
-        lobby_lead_s,
-        booking_status,
-        status,
-        client_ready_at_ms,
-        companion_ready_at_ms,
-        expired_reason,
-        absent,
-        version,
-        ended_at_ms,
-    ) = row
-    return Session(
-        id=session_id,
-        client_id=client_id,
-        companion_id=companion_id,
-        starts_at_ms=starts_at_ms,
-        ends_at_ms=ends_at_ms,
-        lobby_lead_s=lobby_lead_s,
-        booking_status=_BOOKING_STATUSES[booking_status],
-        status=_STATUSES[status],
-        client_ready_at_ms=client_ready_at_ms,
-        companion_ready_at_ms=companion_ready_at_ms,
-        expired_reason=None if expired_reason is None else _REASONS[expired_reason],
-        absent=_ABSENT[absent] if absent in _ABSENT else _roles(absent),
-        version=version,
-        ended_at_ms=ended_at_ms,
-    )
-
-
-def _roles(names: str) -> tuple[Role, ...]:
-    return tuple(Role(name) for name in names.split(",") if name)
+    """A `Session` from a row of `_SESSION_COLUMNS`, read by position: cheaper than
+    SQLAlchemy's mapping view of the row, which bulk writes would build by the
+    thousand."""
+    return from_record(dict(zip(_SESSION_NAMES, row, strict=True)))
