@@ -8,6 +8,8 @@ TOKEN_ISSUER = "sessionclock"  # noqa: S105
 TOKEN_AUDIENCE = "sessionclock:participant"  # noqa: S105
 TOKEN_DEFAULT_TTL_S = 86_400
 TOKEN_MAX_TTL_S = 30 * 86_400
+# Participant tokens remembered as verified, so that a request checks only expiry.
+VERIFIED_TOKENS = 10_000
 
 # Validation bounds for bookings.
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"

@@ -9,7 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from sessionclock.core.clock import to_epoch_ms, to_iso
+from sessionclock import credentials
+from sessionclock.core.clock import ManualClock, to_epoch_ms, to_iso
+from sessionclock.credentials import TokenIssuer, VerifiedToken
+from sessionclock.errors import InvalidCredentials
 from tests.conftest import Api
 from tests.helpers import CLIENT, COMPANION, MINUTE_MS, STRANGER, T0_MS, booking
 
@@ -290,3 +293,45 @@ async def test_participant_marks_same_state_twice_is_noop(
     assert again.status_code == 200, again.text
     assert again.json()["version"] == first.json()["version"]
     assert again.json()["participants"] == first.json()["participants"]
+
+
+def test_remembered_token_still_expires_and_others_are_still_checked() -> None:
+    """Remembering a verified token skips its decoding, never its expiry, and a
+    token that was never verified is checked in full."""
+    clock = ManualClock(T0_MS)
+    issuer = TokenIssuer("k" * 32, clock)
+    token = issuer.issue(CLIENT, 60).token
+    assert issuer.check(token).user_id == CLIENT
+
+    forged = TokenIssuer("other" * 8, clock).issue(CLIENT, 60).token
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for bad in (forged, tampered):
+        with pytest.raises(InvalidCredentials, match="not one this service signed"):
+            issuer.check(bad)
+
+    clock.advance(60_000)
+    with pytest.raises(InvalidCredentials, match="expired"):
+        issuer.check(token)
+
+
+def test_remembered_tokens_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the most recent `VERIFIED_TOKENS` are remembered; older ones are decoded
+    again, and still accepted."""
+    monkeypatch.setattr(credentials, "VERIFIED_TOKENS", 3)
+    issuer = TokenIssuer("k" * 32, ManualClock(T0_MS))
+    tokens = [issuer.issue(f"user-{n}", 60).token for n in range(5)]
+    decoded: list[str] = []
+    decode = issuer._decode
+
+    def counting(token: str) -> VerifiedToken:
+        decoded.append(token)
+        return decode(token)
+
+    monkeypatch.setattr(issuer, "_decode", counting)
+    for token in tokens:
+        issuer.check(token)
+    issuer.check(tokens[-1])
+    issuer.check(tokens[0])
+
+    assert decoded == [*tokens, tokens[0]]
+    assert issuer.check(tokens[0]).user_id == "user-0"

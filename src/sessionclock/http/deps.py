@@ -57,13 +57,16 @@ HeaderBearerDep = Annotated[str | None, Depends(header_bearer)]
 
 
 async def get_principal(
-    runtime: RuntimeDep,
-    header: HeaderBearerDep,
+    request: Request,
+    header: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     query: Annotated[str | None, Depends(_query)],
     cookie: Annotated[str | None, Depends(_cookie)],
 ) -> Principal:
+    # Every authenticated request solves this: the runtime is read here rather
+    # than through `RuntimeDep`, a dependency less to solve per request.
+    runtime: Runtime = request.app.state.runtime
     if header is not None:
-        principal = await runtime.authenticator.authenticate_any(header)
+        principal = await runtime.authenticator.authenticate_any(header.credentials)
     else:
         # Addresses end up in proxy logs and browser history, cookies come from a
         # sign-in link: only a participant's own token may travel there, never the
