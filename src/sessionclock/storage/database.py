@@ -1,15 +1,21 @@
-"""Engines for SQLite and PostgreSQL, and the schema migrations that run on them."""
+"""Engines for SQLite and PostgreSQL, the schema migrations that run on them, and
+the hot statements compiled once for their driver."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import CursorResult, event, text
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.selectable import ReturnsRows
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -53,6 +59,43 @@ def create_engine(
         connection.exec_driver_sql("BEGIN")
 
     return engine
+
+
+@dataclass(frozen=True, slots=True)
+class DriverStatement:
+    """A statement compiled once to its driver's own SQL, for the hottest paths.
+
+    `AsyncConnection.execute` finds a statement's compiled form and builds its
+    parameters anew on every call: about a third of a millisecond on the ready
+    mark's write, a tenth of that mark's whole answer. `exec_driver_sql` with SQL
+    compiled here skips both and keeps the rest of SQLAlchemy: its translation of
+    driver errors and its replacement of dead connections. Only a statement whose
+    values go to the driver as they are (no bind or result processing) qualifies.
+    """
+
+    sql: str
+    names: tuple[str, ...]
+
+    @classmethod
+    def compile(cls, statement: ClauseElement, dialect: Dialect) -> DriverStatement:
+        compiled = statement.compile(dialect=dialect)
+        if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
+            raise ValueError(f"expected a positional dialect, got {dialect.name}")
+        for name, bind in compiled.binds.items():
+            if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
+                raise ValueError(f"parameter {name!r} needs SQLAlchemy's processing")
+        if isinstance(statement, ReturnsRows):
+            for column in statement.exported_columns:
+                impl = column.type.dialect_impl(dialect)
+                if impl.result_processor(dialect, None) is not None:
+                    raise ValueError(f"column {column.name!r} needs processing")
+        return cls(compiled.string, tuple(compiled.positiontup))
+
+    async def execute(
+        self, connection: AsyncConnection, values: Mapping[str, Any]
+    ) -> CursorResult[Any]:
+        parameters = tuple(values[name] for name in self.names)
+        return await connection.exec_driver_sql(self.sql, parameters)
 
 
 def alembic_config(database_url: str | None = None) -> Config:

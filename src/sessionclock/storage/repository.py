@@ -43,6 +43,7 @@ from sessionclock.core.session import (
     from_record,
     to_record,
 )
+from sessionclock.storage.database import DriverStatement
 from sessionclock.storage.outbox import add_notices, purge_delivered
 from sessionclock.storage.tables import cleanup_runs, session_events, sessions
 
@@ -140,6 +141,11 @@ class SessionRepository:
             if self._dialect == "postgresql"
             else engine
         )
+        # The statements of every ready mark and every read of one session.
+        self._get = DriverStatement.compile(_GET, engine.dialect)
+        self._replace_with_event = DriverStatement.compile(
+            _REPLACE_WITH_EVENT, engine.dialect
+        )
 
     @property
     def engine(self) -> AsyncEngine:
@@ -152,7 +158,7 @@ class SessionRepository:
 
     async def get(self, session_id: str) -> Session | None:
         async with self._single.connect() as connection:
-            result = await connection.execute(_GET, {"session_id": session_id})
+            result = await self._get.execute(connection, {"session_id": session_id})
             row = result.first()
         return None if row is None else _session(row)
 
@@ -186,7 +192,13 @@ class SessionRepository:
         )
         notices = self._notices.for_change(before, after, change.events, now_ms)
         return await self._write_one(
-            _REPLACE, _REPLACE_WITH_EVENT, params, after, change.events, now_ms, notices
+            _REPLACE,
+            self._replace_with_event,
+            params,
+            after,
+            change.events,
+            now_ms,
+            notices,
         )
 
     async def versions(self, session_ids: Sequence[str]) -> dict[str, int]:
@@ -440,7 +452,10 @@ class SessionRepository:
             event = _event_row(session, events, now_ms)
             params = {**params, **{f"event_{k}": v for k, v in event.items()}}
             async with self._single.connect() as connection:
-                result = await connection.execute(with_event, params)
+                if isinstance(with_event, DriverStatement):
+                    result = await with_event.execute(connection, params)
+                else:
+                    result = await connection.execute(with_event, params)
                 return result.first() is not None
 
         async with self._engine.begin() as connection:
