@@ -159,7 +159,6 @@ async def measure(
     latencies_ms: list[float] = []
     http_ms: list[float] = []
     timeline: list[tuple[float, float]] = []
-    begin = time.perf_counter()
     missed: list[str] = []
     failures = 0
     interval_s = 1 / rate
@@ -197,15 +196,19 @@ async def measure(
     gc.collect()
     gc.freeze()
     async with aiohttp.ClientSession(connector=connector) as http:
-        tasks = []
-        start = time.perf_counter()
+        # Only the marks in flight are held: gathering thousands of finished
+        # tasks at the end would stall the loop under the last marks' feet.
+        in_flight: set[asyncio.Task[None]] = set()
+        start = begin = time.perf_counter()
         for index in range(total):
             # Open loop: marks leave on schedule whatever the answers do.
             delay_s = start + index * interval_s - time.perf_counter()
             if delay_s > 0:
                 await asyncio.sleep(delay_s)
-            tasks.append(asyncio.create_task(one(http, pairs[index % len(pairs)])))
-        await asyncio.gather(*tasks)
+            task = asyncio.create_task(one(http, pairs[index % len(pairs)]))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        await asyncio.gather(*in_flight)
     gc.unfreeze()
     if failures:
         print(f"  {failures} marks failed", file=sys.stderr)
@@ -224,6 +227,12 @@ async def measure(
                     f"max={per_second[-1][2]:7.1f}",
                     file=sys.stderr,
                 )
+    worst = sorted(timeline, key=lambda mark: -mark[1])[:5]
+    print(
+        "  slowest marks: "
+        + ", ".join(f"{ms:.0f} ms at t={at:.2f}s" for at, ms in worst),
+        file=sys.stderr,
+    )
     print(
         f"  HTTP answer alone: p50 {statistics.median(http_ms):.1f} ms, "
         f"p99 {percentile(http_ms, 0.99):.1f} ms",
