@@ -123,7 +123,7 @@ server it needs, on loopback only):
 
 ```sh
 python3 -m venv .venv && .venv/bin/pip install -e '.[test,bench]'
-.venv/bin/python -m bench          # full: about 25 minutes on 2 cores
+.venv/bin/python -m bench          # full: about 30 minutes on 2 cores
 .venv/bin/python -m bench --quick  # small sizes: a few minutes
 ```
 
@@ -779,9 +779,11 @@ def _profiles(runs: dict[str, Run]) -> str:
     if not parts:
         return ""
     return (
-        "## Profiles\n\npy-spy samples of a sessionclock node during the measured "
-        "phase, 100 per second; the frames every sample shares (the event loop, "
-        "uvicorn's entry) are left out.\n\n" + "\n\n".join(parts)
+        "## Profiles\n\npy-spy samples of a sessionclock node, 100 per second, in "
+        "runs of their own: the same jobs again, since the sampler takes CPU from "
+        "the same two cores and the measured runs go unobserved. The frames every "
+        "sample shares (the event loop, uvicorn's entry) are left out.\n\n"
+        + "\n\n".join(parts)
     )
 
 
