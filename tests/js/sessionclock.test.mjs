@@ -76,8 +76,9 @@ class Network {
     return { t0, serverMs, t3, thereMs, backMs };
   }
 
-  // Fewer than half of the exchanges stall: when half or more do, the faster half
-  // holds stalled ones too, and their 150 ms of asymmetry pulls the estimate.
+  // Fewer than half of the exchanges stall. A stalled exchange bounds its slow side
+  // loosely: only when every one stalls the same way does nothing bound that side
+  // closely.
   sync(estimator, count) {
     this.stallsLeft = Math.floor((count - 1) / 2);
     const exchanges = [];
