@@ -635,8 +635,8 @@ node through a loopback proxy that holds every chunk for a random delay, each
 direction drawn from its own range, in order. Each client opens the session's
 socket, runs `time` exchanges one after another (50 ms apart) and records the error
 of its estimate of the server's time after 1, 5 and 10 of them: sessionclock's
-`OffsetEstimator` from `/static/sessionclock.js` (the offsets of the faster half of
-the last ten averaged, each weighted by 1 / (round trip + 1 ms)²), and the npm
+`OffsetEstimator` from `/static/sessionclock.js` (the middle of the intersection of
+the offset bounds that the last ten exchanges set), and the npm
 `timesync` library (`repeat` exchanges, those with round trips under median + one
 standard deviation averaged), carried by the same socket frames. Truth is the
 machine's clock, which the server and the browser share. The rows "python client"

@@ -1,13 +1,26 @@
 """Estimating the server's clock from `time` exchanges, as every client does.
 
-One exchange gives four readings: the client sends at `t0` (its clock), the server
-stamps `server_ms`, the client receives at `t3` (its clock). If the way there and the
-way back took as long, the server's clock at the client's midpoint `(t0 + t3) / 2`
-read `server_ms`, so `offset = server_ms - (t0 + t3) / 2`. The error of one sample is
-at most half its round trip, and less the more symmetric the path. On a jittery path
-each sample's error is noise that averaging shrinks, and a slow sample can be far off:
-so the estimator averages the offsets of the faster half of the recent samples, each
-weighted by the inverse square of its round trip. The JavaScript client
+One exchange gives three readings: the client sends at `t0` (its clock), the server
+stamps `server_ms`, the client receives at `t3` (its clock). The server read its clock
+somewhere between `t0` and `t3`, since no message travels back in time, and its stamp
+is that reading floored to the millisecond. So the offset `θ = server - client` lies
+in `[server_ms - t3, server_ms + 1 ms - t0]`, whatever the two ways took: an interval
+one round trip (plus the stamp's millisecond) wide.
+
+Every kept sample bounds the same offset, so it lies in all their intervals at once:
+the estimator intersects them, from the highest lower bound to the lowest upper bound,
+and takes the middle. The estimate is then off by at most half the intersection's
+width (`error_bound_ms`), never more than half the fastest round trip used plus half
+a millisecond, and less when samples slow in opposite directions cut the interval
+from both sides. A sample stalled one way still bounds the offset truly, only loosely
+on that side, so it cannot pull the estimate as it would pull a mean. What no bound
+can see is a path slower one way on every exchange: the estimate is then off by about
+half the difference between the shortest delay there and the shortest delay back,
+still within the bound.
+
+Intervals that do not overlap mean the premise failed: the server's clock stepped, or
+a sample is wrong. The estimator then uses the newest samples that still overlap, so
+after a step it follows the server's new clock. The JavaScript client
 (`sessionclock.js`) does exactly the same.
 """
 
@@ -16,8 +29,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-# The server stamps whole milliseconds, so even a zero round trip leaves about a
-# millisecond of doubt; adding it keeps every weight finite.
+# The server stamps its clock floored to whole milliseconds (`SystemClock.now_ms`):
+# its clock read up to a millisecond more than the stamp says.
 _STAMP_RESOLUTION_MS = 1.0
 
 
@@ -32,8 +45,20 @@ class TimeSample:
         return self.t3_ms - self.t0_ms
 
     @property
-    def offset_ms(self) -> float:
-        return self.server_ms - (self.t0_ms + self.t3_ms) / 2
+    def offset_low_ms(self) -> float:
+        """The lowest offset possible: the server stamped just as the reply left."""
+        return self.server_ms - self.t3_ms
+
+    @property
+    def offset_high_ms(self) -> float:
+        """The highest offset possible: the server stamped as the request left."""
+        return self.server_ms + _STAMP_RESOLUTION_MS - self.t0_ms
+
+
+@dataclass(frozen=True, slots=True)
+class _Interval:
+    low_ms: float
+    high_ms: float
 
 
 class OffsetEstimator:
@@ -43,11 +68,13 @@ class OffsetEstimator:
         if keep < 1:
             raise ValueError(f"expected keep >= 1, got keep={keep}")
         self._samples: deque[TimeSample] = deque(maxlen=keep)
+        self._interval: _Interval | None = None
 
     def add(self, t0_ms: float, server_ms: float, t3_ms: float) -> None:
         if t3_ms < t0_ms:
             raise ValueError("a reply cannot arrive before its request was sent")
         self._samples.append(TimeSample(t0_ms, server_ms, t3_ms))
+        self._interval = self._intersect()
 
     @property
     def sample_count(self) -> int:
@@ -57,26 +84,23 @@ class OffsetEstimator:
     def offset_ms(self) -> float | None:
         """Server clock minus client clock; None before the first exchange.
 
-        The weighted mean of the offsets of the faster half of the kept samples (the
-        fastest one of one or two), each weighted by `1 / (round trip + 1 ms)²`. It
-        lies between the offsets it averages, so it is off by at most half the
-        slowest round trip it uses.
+        The middle of the intersection of the kept samples' intervals, or of the
+        newest samples' whose intervals still overlap.
         """
-        if not self._samples:
+        if self._interval is None:
             return None
-        by_round_trip = sorted(self._samples, key=lambda sample: sample.round_trip_ms)
-        used = by_round_trip[: (len(by_round_trip) + 1) // 2]
+        return (self._interval.low_ms + self._interval.high_ms) / 2
 
-        # Sum the differences from the fastest offset, not the offsets themselves:
-        # equal offsets then give that offset exactly, whatever the weights.
-        base_ms = used[0].offset_ms
-        weighted_sum_ms = 0.0
-        weight_sum = 0.0
-        for sample in used:
-            weight = 1 / (sample.round_trip_ms + _STAMP_RESOLUTION_MS) ** 2
-            weighted_sum_ms += weight * (sample.offset_ms - base_ms)
-            weight_sum += weight
-        return base_ms + weighted_sum_ms / weight_sum
+    @property
+    def error_bound_ms(self) -> float | None:
+        """How far `offset_ms` can be off at most: half the intersection's width.
+
+        It holds while the server's clock and the client's run steadily; None
+        before the first exchange.
+        """
+        if self._interval is None:
+            return None
+        return (self._interval.high_ms - self._interval.low_ms) / 2
 
     @property
     def round_trip_ms(self) -> float | None:
@@ -90,3 +114,16 @@ class OffsetEstimator:
         if offset is None:
             raise ValueError("no exchange yet: the server's clock is unknown")
         return client_now_ms + offset
+
+    def _intersect(self) -> _Interval:
+        # From the newest back, stopping before the first sample that would leave
+        # nothing: after a step of the server's clock the recent samples win.
+        newest = self._samples[-1]
+        low_ms, high_ms = newest.offset_low_ms, newest.offset_high_ms
+        for sample in reversed(self._samples):
+            next_low_ms = max(low_ms, sample.offset_low_ms)
+            next_high_ms = min(high_ms, sample.offset_high_ms)
+            if next_high_ms < next_low_ms:
+                break
+            low_ms, high_ms = next_low_ms, next_high_ms
+        return _Interval(low_ms, high_ms)

@@ -172,9 +172,14 @@ export class SessionLobby extends HTMLElement {
     });
     this.client.addEventListener("snapshot", () => this._render());
     this.client.addEventListener("transport", () => this._renderConnection());
-    this.client.addEventListener("clock", () =>
-      this.log.debug("clock.synced", { offset_ms: Math.round(this.client.offsetMs), round_trip_ms: this.client.estimator.roundTripMs }),
-    );
+    this.client.addEventListener("clock", () => {
+      const { estimator } = this.client;
+      this.log.debug("clock.synced", {
+        offset_ms: Math.round(this.client.offsetMs),
+        error_bound_ms: estimator.errorBoundMs,
+        round_trip_ms: estimator.roundTripMs,
+      });
+    });
     this.client.addEventListener("warning", () => this._warn(this.client.lastWarning.remaining_s));
     this.client.addEventListener("failure", () => this._fail(this.client.lastError));
     this.client.start();

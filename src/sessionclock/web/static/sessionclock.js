@@ -11,57 +11,79 @@
 // Transports, best first: the session's WebSocket, its Server-Sent Events stream,
 // then polling `GET …/ready` every `syncIntervalS`. Whatever the transport, the
 // countdown runs on the server's clock: the offset is estimated from `time`
-// exchanges (the fastest round trips win), and time passes by `performance.now()`,
-// so changing the computer's clock does not move the countdown.
+// exchanges (where the bounds that each one sets overlap), and time passes by
+// `performance.now()`, so changing the computer's clock does not move the countdown.
 //
 // `token` is a participant token. On sessionclock's own pages leave it out: the
 // sign-in link left an HttpOnly cookie that the browser sends by itself.
 
-// The server stamps whole milliseconds, so even a zero round trip leaves about a
-// millisecond of doubt; adding it keeps every weight finite.
+// The server stamps its clock floored to whole milliseconds: its clock read up to a
+// millisecond more than the stamp says.
 const STAMP_RESOLUTION_MS = 1;
 
-/** The offset of the server's clock from ours, from recent exchanges. */
+/**
+ * The offset of the server's clock from ours, from recent exchanges.
+ *
+ * The server read its clock between t0 and t3, so each exchange bounds the offset:
+ * serverMs - t3 <= offset <= serverMs + 1 ms - t0. The estimate is the middle of the
+ * intersection of the kept samples' bounds, off by at most `errorBoundMs`. When the
+ * bounds do not overlap (the server's clock stepped, or a sample is wrong), the
+ * newest samples that still overlap count. `core/clock_sync.py` does exactly the
+ * same, and explains why.
+ */
 export class OffsetEstimator {
   constructor({ keep = 10 } = {}) {
     if (!(keep >= 1)) throw new RangeError(`expected keep >= 1, got keep=${keep}`);
     this.keep = keep;
     this.samples = [];
+    this._interval = null;
   }
 
   /** One exchange: sent at t0 (our clock), stamped serverMs, received at t3. */
   add(t0, serverMs, t3) {
     if (t3 < t0) throw new RangeError("a reply cannot arrive before its request");
-    this.samples.push({ roundTripMs: t3 - t0, offsetMs: serverMs - (t0 + t3) / 2 });
+    this.samples.push({
+      roundTripMs: t3 - t0,
+      lowMs: serverMs - t3,
+      highMs: serverMs + STAMP_RESOLUTION_MS - t0,
+    });
     if (this.samples.length > this.keep) this.samples.shift();
+    this._interval = this._intersect();
   }
 
-  /** Server clock minus ours, in ms; null before the first exchange. The weighted
-   * mean of the offsets of the faster half of the samples (the fastest of one or
-   * two), each weighted by 1 / (round trip + 1 ms)². It lies between the offsets
-   * it averages, so it is off by at most half the slowest round trip it uses. */
+  /** Server clock minus ours, in ms; null before the first exchange. The middle of
+   * the intersection of the kept samples' bounds, or of the newest ones' that still
+   * overlap. */
   get offsetMs() {
-    if (this.samples.length === 0) return null;
-    const byRoundTrip = [...this.samples].sort((a, b) => a.roundTripMs - b.roundTripMs);
-    const used = byRoundTrip.slice(0, Math.ceil(byRoundTrip.length / 2));
+    if (this._interval === null) return null;
+    return (this._interval.lowMs + this._interval.highMs) / 2;
+  }
 
-    // Sum the differences from the fastest offset, not the offsets themselves:
-    // equal offsets then give that offset exactly, whatever the weights.
-    const baseMs = used[0].offsetMs;
-    let weightedSumMs = 0;
-    let weightSum = 0;
-    for (const sample of used) {
-      const weight = 1 / (sample.roundTripMs + STAMP_RESOLUTION_MS) ** 2;
-      weightedSumMs += weight * (sample.offsetMs - baseMs);
-      weightSum += weight;
-    }
-    return baseMs + weightedSumMs / weightSum;
+  /** How far `offsetMs` can be off at most, in ms: half the intersection's width
+   * (while both clocks run steadily); null before the first exchange. */
+  get errorBoundMs() {
+    if (this._interval === null) return null;
+    return (this._interval.highMs - this._interval.lowMs) / 2;
   }
 
   /** The shortest round trip kept: a measure of the path, not an error bound. */
   get roundTripMs() {
     if (this.samples.length === 0) return null;
     return Math.min(...this.samples.map((sample) => sample.roundTripMs));
+  }
+
+  _intersect() {
+    // From the newest back, stopping before the first sample that would leave
+    // nothing: after a step of the server's clock the recent samples win.
+    let { lowMs, highMs } = this.samples[this.samples.length - 1];
+    for (let i = this.samples.length - 1; i >= 0; i -= 1) {
+      const nextLowMs = Math.max(lowMs, this.samples[i].lowMs);
+      const nextHighMs = Math.min(highMs, this.samples[i].highMs);
+      if (nextHighMs < nextLowMs) break;
+      lowMs = nextLowMs;
+      highMs = nextHighMs;
+    }
+    return { lowMs, highMs };
   }
 }
 
