@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections import OrderedDict
@@ -227,12 +228,15 @@ class SessionService:
         expired = 0
         expired_ids: list[str] = []
         # In chunks: one statement never holds the locks of every overdue row.
-        async for chunk in self.repository.expire_overdue_in_chunks(
+        chunks = self.repository.expire_overdue_in_chunks(
             started_ms, self.timing.no_show_s
-        ):
-            await self._announce_bulk(chunk, (Event.EXPIRED,), started_ms)
-            expired += len(chunk)
-            expired_ids += _named(chunk)[: BULK_LOG_IDS - len(expired_ids)]
+        )
+        # Closed here even on an error: the chunk in flight is then waited for.
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                await self._announce_bulk(chunk, (Event.EXPIRED,), started_ms)
+                expired += len(chunk)
+                expired_ids += _named(chunk)[: BULK_LOG_IDS - len(expired_ids)]
         purged = await self.repository.purge_ended(
             started_ms - self._retention_s * 1000
         )

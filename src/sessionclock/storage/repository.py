@@ -8,8 +8,10 @@ session's event row goes in the same transaction.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -254,17 +256,40 @@ class SessionRepository:
 
     async def expire_overdue_in_chunks(
         self, now_ms: int, no_show_s: int, chunk: int = CLEANUP_CHUNK_SESSIONS
-    ) -> AsyncIterator[list[Session]]:
-        """Expire what `expire_overdue` would, `chunk` sessions per statement."""
+    ) -> AsyncGenerator[list[Session], None]:
+        """Expire what `expire_overdue` would, `chunk` sessions per statement.
+
+        The next chunk's statement runs while the caller handles this one, so the
+        database and the caller's pushes overlap. When the caller stops early, the
+        statement in flight still completes: its sessions are expired, with their
+        event rows, but not returned.
+        """
         statement = self._expire_statement(now_ms, no_show_s, limit=chunk)
-        while True:
-            expired = await self._set_based(
-                statement, (Event.EXPIRED,), Status.EXPIRED, now_ms
+
+        def next_chunk() -> asyncio.Task[list[Session]]:
+            return asyncio.ensure_future(
+                self._set_based(statement, (Event.EXPIRED,), Status.EXPIRED, now_ms)
             )
-            if expired:
-                yield expired
-            if len(expired) < chunk:
-                return
+
+        pending = next_chunk()
+        try:
+            while True:
+                expired = await pending
+                full = len(expired) == chunk
+                if full:
+                    pending = next_chunk()
+                    # Let it send its statement before the caller takes the loop.
+                    await asyncio.sleep(0)
+                if expired:
+                    yield expired
+                if not full:
+                    return
+        finally:
+            if not pending.done():
+                # Cancelling would leave the statement's outcome unknown and its
+                # connection broken; waiting costs one statement at most.
+                with contextlib.suppress(Exception):
+                    await pending
 
     def _expire_statement(
         self, now_ms: int, no_show_s: int, *, limit: int | None
