@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -124,6 +126,58 @@ async def test_expire_overdue_in_chunks_expires_each_session_once(
         if machine.settle(s, T0_MS, TIMING).after.status is Status.EXPIRED
     }
     assert {session.id: session for session in expired} == expected
+
+
+async def test_expire_overdue_in_chunks_from_two_nodes_expires_each_session_once(
+    backend: Backend,
+) -> None:
+    """Two nodes expiring at once, each on its own pool, write each session once."""
+    engines = [create_engine(backend.database_url) for _ in range(2)]
+    try:
+        await migrate(engines[0])
+        node_a, node_b = (SessionRepository(engine) for engine in engines)
+        rng = random.Random(20261205)
+        sessions = [_random_live_session(rng, index) for index in range(300)]
+        for session in sessions:
+            await _stored(node_a, session)
+
+        async def expire(node: SessionRepository) -> list[Session]:
+            chunks = node.expire_overdue_in_chunks(T0_MS, TIMING.no_show_s, chunk=20)
+            return [session async for chunk in chunks for session in chunk]
+
+        expired_a, expired_b = await asyncio.gather(expire(node_a), expire(node_b))
+
+        expired = expired_a + expired_b
+        assert len({session.id for session in expired}) == len(expired)
+        expected = {
+            s.id: machine.settle(s, T0_MS, TIMING).after
+            for s in sessions
+            if machine.settle(s, T0_MS, TIMING).after.status is Status.EXPIRED
+        }
+        assert {session.id: session for session in expired} == expected
+        for session in expired:
+            events = await node_a.events(session.id)
+            assert [event.type for event in events].count("expired") == 1
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+async def test_expire_overdue_in_chunks_stopped_early_writes_chunk_in_flight(
+    repository: SessionRepository,
+) -> None:
+    """A caller that stops after one chunk leaves the next one written, not half."""
+    for index in range(5):
+        ended = _random_live_session(random.Random(index), index)
+        await _stored(repository, replace(ended, ends_at_ms=T0_MS - MINUTE_MS))
+
+    chunks = repository.expire_overdue_in_chunks(T0_MS, TIMING.no_show_s, chunk=2)
+    async with contextlib.aclosing(chunks):
+        first = await anext(chunks)
+
+    assert len(first) == 2
+    counts = await repository.count_by_status()
+    assert counts[Status.EXPIRED.value] == 4
 
 
 async def test_bulk_write_records_one_event_row_per_session(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -227,12 +228,15 @@ class SessionService:
         expired = 0
         expired_ids: list[str] = []
         # In chunks: one statement never holds the locks of every overdue row.
-        async for chunk in self.repository.expire_overdue_in_chunks(
+        chunks = self.repository.expire_overdue_in_chunks(
             started_ms, self.timing.no_show_s
-        ):
-            await self._announce_bulk(chunk, (Event.EXPIRED,), started_ms)
-            expired += len(chunk)
-            expired_ids += _named(chunk)[: BULK_LOG_IDS - len(expired_ids)]
+        )
+        # Closed here even on an error: the chunk in flight is then waited for.
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                await self._announce_bulk(chunk, (Event.EXPIRED,), started_ms)
+                expired += len(chunk)
+                expired_ids += _named(chunk)[: BULK_LOG_IDS - len(expired_ids)]
         purged = await self.repository.purge_ended(
             started_ms - self._retention_s * 1000
         )
@@ -376,8 +380,11 @@ class SessionService:
         # Publish first: the sockets wait for these, an operator does not.
         for session in changed:
             await self._publish(session)
+        # Each label's child once per write, not once per session.
+        for status, count in Counter(session.status for session in changed).items():
+            self._metrics.transitions.labels(status.value).inc(count)
         for session in changed:
-            self._observe_transition(session, now_ms)
+            self._observe_expiry(session, now_ms)
 
         # One line per session only when asked for: at 10,000 sessions a second
         # the lines would cost more than the pushes.
@@ -396,6 +403,9 @@ class SessionService:
 
     def _observe_transition(self, session: Session, now_ms: int) -> None:
         self._metrics.transitions.labels(session.status.value).inc()
+        self._observe_expiry(session, now_ms)
+
+    def _observe_expiry(self, session: Session, now_ms: int) -> None:
         if session.status is Status.EXPIRED:
             due_ms = session.ends_at_ms
             if session.expired_reason is ExpiredReason.NO_SHOW:

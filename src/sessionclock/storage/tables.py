@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -13,7 +14,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
 )
+
+from sessionclock.core.session import LIVE, TERMINAL
 
 metadata = MetaData(
     naming_convention={
@@ -24,6 +28,12 @@ metadata = MetaData(
     }
 )
 
+# The statuses as SQL literals, in one fixed order. A partial index serves a query
+# only when the query's WHERE implies the index's; SQLite proves that by comparing
+# the terms as written, so the queries filter with these same expressions.
+LIVE_STATUSES = tuple(sorted(status.value for status in LIVE))
+TERMINAL_STATUSES = tuple(sorted(status.value for status in TERMINAL))
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants a BIGINT.
 _Serial = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -31,8 +41,8 @@ sessions = Table(
     "sessions",
     metadata,
     Column("id", String(128), primary_key=True),
-    Column("client_id", String(128), nullable=False, index=True),
-    Column("companion_id", String(128), nullable=False, index=True),
+    Column("client_id", String(128), nullable=False),
+    Column("companion_id", String(128), nullable=False),
     Column("starts_at_ms", BigInteger, nullable=False),
     Column("ends_at_ms", BigInteger, nullable=False),
     Column("lobby_lead_s", Integer, nullable=False),
@@ -48,9 +58,51 @@ sessions = Table(
     Column("ended_at_ms", BigInteger, nullable=True),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
-    Index("ix_sessions_status_ends_at_ms", "status", "ends_at_ms"),
-    Index("ix_sessions_status_lobby_opens_at_ms", "status", "lobby_opens_at_ms"),
-    Index("ix_sessions_status_ended_at_ms", "status", "ended_at_ms"),
+)
+
+
+def _status_in(statuses: tuple[str, ...]) -> ColumnElement[bool]:
+    # Literals, not bound parameters: the same SQL text in the index and the query,
+    # and a plan PostgreSQL may cache knows which index the query can use.
+    return sessions.c.status.in_([literal_column(f"'{s}'") for s in statuses])
+
+
+IS_LIVE = _status_in(LIVE_STATUSES)
+IS_TERMINAL = _status_in(TERMINAL_STATUSES)
+
+# Every index but the primary key holds only the sessions its queries look for:
+# live ones, or ended ones for the purge. A session that expires or is cancelled
+# leaves the live indexes instead of being written into them again, so a status
+# change maintains two indexes (the key and the ended one), not six.
+Index(
+    "ix_sessions_live_client_id",
+    sessions.c.client_id,
+    postgresql_where=IS_LIVE,
+    sqlite_where=IS_LIVE,
+)
+Index(
+    "ix_sessions_live_companion_id",
+    sessions.c.companion_id,
+    postgresql_where=IS_LIVE,
+    sqlite_where=IS_LIVE,
+)
+Index(
+    "ix_sessions_live_ends_at_ms",
+    sessions.c.ends_at_ms,
+    postgresql_where=IS_LIVE,
+    sqlite_where=IS_LIVE,
+)
+Index(
+    "ix_sessions_live_lobby_opens_at_ms",
+    sessions.c.lobby_opens_at_ms,
+    postgresql_where=IS_LIVE,
+    sqlite_where=IS_LIVE,
+)
+Index(
+    "ix_sessions_ended_ended_at_ms",
+    sessions.c.ended_at_ms,
+    postgresql_where=IS_TERMINAL,
+    sqlite_where=IS_TERMINAL,
 )
 
 # The runtime record of a session: one row per transition and warning. The unique
