@@ -51,6 +51,12 @@ async def _stored(repository: SessionRepository, session: Session) -> None:
     assert await repository.insert(change, T0_MS)
 
 
+def _expired_at_t0(sessions: list[Session]) -> dict[str, Session]:
+    """What the core says these sessions become at T0, of those that expire."""
+    settled = [machine.settle(session, T0_MS, TIMING).after for session in sessions]
+    return {s.id: s for s in settled if s.status is Status.EXPIRED}
+
+
 def _random_live_session(rng: random.Random, index: int) -> Session:
     """A live session in any consistent state, around T0."""
     starts_at_ms = T0_MS + rng.randint(-60, 60) * MINUTE_MS + rng.randint(0, 999)
@@ -120,12 +126,7 @@ async def test_expire_overdue_in_chunks_expires_each_session_once(
     assert all(len(chunk) <= 40 for chunk in chunks)
     expired = [session for chunk in chunks for session in chunk]
     assert len({session.id for session in expired}) == len(expired)
-    expected = {
-        s.id: machine.settle(s, T0_MS, TIMING).after
-        for s in sessions
-        if machine.settle(s, T0_MS, TIMING).after.status is Status.EXPIRED
-    }
-    assert {session.id: session for session in expired} == expected
+    assert {session.id: session for session in expired} == _expired_at_t0(sessions)
 
 
 async def test_expire_overdue_in_chunks_from_two_nodes_expires_each_session_once(
@@ -149,12 +150,7 @@ async def test_expire_overdue_in_chunks_from_two_nodes_expires_each_session_once
 
         expired = expired_a + expired_b
         assert len({session.id for session in expired}) == len(expired)
-        expected = {
-            s.id: machine.settle(s, T0_MS, TIMING).after
-            for s in sessions
-            if machine.settle(s, T0_MS, TIMING).after.status is Status.EXPIRED
-        }
-        assert {session.id: session for session in expired} == expected
+        assert {s.id: s for s in expired} == _expired_at_t0(sessions)
         for session in expired:
             events = await node_a.events(session.id)
             assert [event.type for event in events].count("expired") == 1

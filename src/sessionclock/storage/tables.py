@@ -70,40 +70,18 @@ def _status_in(statuses: tuple[str, ...]) -> ColumnElement[bool]:
 IS_LIVE = _status_in(LIVE_STATUSES)
 IS_TERMINAL = _status_in(TERMINAL_STATUSES)
 
+
 # Every index but the primary key holds only the sessions its queries look for:
 # live ones, or ended ones for the purge. A session that expires or is cancelled
 # leaves the live indexes instead of being written into them again, so a status
 # change maintains two indexes (the key and the ended one), not six.
-Index(
-    "ix_sessions_live_client_id",
-    sessions.c.client_id,
-    postgresql_where=IS_LIVE,
-    sqlite_where=IS_LIVE,
-)
-Index(
-    "ix_sessions_live_companion_id",
-    sessions.c.companion_id,
-    postgresql_where=IS_LIVE,
-    sqlite_where=IS_LIVE,
-)
-Index(
-    "ix_sessions_live_ends_at_ms",
-    sessions.c.ends_at_ms,
-    postgresql_where=IS_LIVE,
-    sqlite_where=IS_LIVE,
-)
-Index(
-    "ix_sessions_live_lobby_opens_at_ms",
-    sessions.c.lobby_opens_at_ms,
-    postgresql_where=IS_LIVE,
-    sqlite_where=IS_LIVE,
-)
-Index(
-    "ix_sessions_ended_ended_at_ms",
-    sessions.c.ended_at_ms,
-    postgresql_where=IS_TERMINAL,
-    sqlite_where=IS_TERMINAL,
-)
+def _partial_index(name: str, column: str, where: ColumnElement[bool]) -> Index:
+    return Index(name, sessions.c[column], postgresql_where=where, sqlite_where=where)
+
+
+for _column in ("client_id", "companion_id", "ends_at_ms", "lobby_opens_at_ms"):
+    _partial_index(f"ix_sessions_live_{_column}", _column, IS_LIVE)
+_partial_index("ix_sessions_ended_ended_at_ms", "ended_at_ms", IS_TERMINAL)
 
 # The runtime record of a session: one row per transition and warning. The unique
 # key makes a warning fire once across nodes; cleanup purges these rows for sessions
