@@ -5,7 +5,7 @@ written into them again: a status change maintains two indexes, not six.
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-12-05
+Create Date: 2026-12-04
 """
 
 from __future__ import annotations
