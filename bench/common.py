@@ -20,6 +20,8 @@ from typing import Any
 
 import asyncpg
 
+from sessionclock.storage.tables import sessions
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -28,26 +30,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "SESSIONCLOCK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 
-# The columns of sessionclock's `sessions` table, in the order seeding writes them.
-SESSION_COLUMNS = (
-    "id",
-    "client_id",
-    "companion_id",
-    "starts_at_ms",
-    "ends_at_ms",
-    "lobby_lead_s",
-    "lobby_opens_at_ms",
-    "booking_status",
-    "status",
-    "client_ready_at_ms",
-    "companion_ready_at_ms",
-    "expired_reason",
-    "absent",
-    "version",
-    "ended_at_ms",
-    "created_at_ms",
-    "updated_at_ms",
-)
+# The columns of sessionclock's `sessions` table, in its order: `session_row`'s.
+SESSION_COLUMNS = tuple(column.name for column in sessions.c)
 SessionRow = tuple[Any, ...]
 
 
