@@ -64,6 +64,8 @@ class Watcher(Protocol):
     """A participant's socket as the measurement sees it, whatever the server."""
 
     version: int
+    received_s: float
+    """`time.perf_counter()` when the snapshot last returned reached the socket."""
 
     async def next_snapshot(self, timeout_s: float = 10) -> object: ...
 
@@ -184,7 +186,8 @@ async def measure(
         except TimeoutError:
             missed.append(pair.session_id)
             return
-        latencies_ms.append((time.perf_counter() - started) * 1000)
+        # When the snapshot reached the socket, which may be before the answer did.
+        latencies_ms.append((pair.watcher.received_s - started) * 1000)
         timeline.append((started - begin, latencies_ms[-1]))
 
     # aiohttp, not httpx: httpx's pool spends its time matching queued requests to

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from typing import Any, Self
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -22,11 +23,14 @@ class SocketIOSocket:
 
     def __init__(self, connection: ClientConnection) -> None:
         self._connection = connection
-        self._snapshots: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # Each snapshot with `time.perf_counter()` when it arrived.
+        self._snapshots: asyncio.Queue[tuple[dict[str, Any], float]] = asyncio.Queue()
         self._joined = asyncio.Event()
         self._refused = False
         self._reader = asyncio.create_task(self._read())
         self.version = 0
+        # When the snapshot `next_snapshot` last returned arrived.
+        self.received_s = 0.0
 
     @classmethod
     async def connect(cls, base_url: str, session_id: str, token: str) -> Self:
@@ -54,8 +58,9 @@ class SocketIOSocket:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             left_s = max(deadline - asyncio.get_running_loop().time(), 0.001)
-            session = await asyncio.wait_for(self._snapshots.get(), left_s)
+            session, received_s = await asyncio.wait_for(self._snapshots.get(), left_s)
             if session["version"] > self.version:
+                self.received_s = received_s
                 self.version = session["version"]
                 return session
 
@@ -68,6 +73,7 @@ class SocketIOSocket:
     async def _read(self) -> None:
         try:
             async for raw in self._connection:
+                received_s = time.perf_counter()
                 packet = str(raw)
                 if packet == "2":
                     # The server's heartbeat: answer it or be dropped.
@@ -80,6 +86,6 @@ class SocketIOSocket:
                 elif packet.startswith("42"):
                     name, data = json.loads(packet[2:])[:2]
                     if name == "snapshot":
-                        await self._snapshots.put(data)
+                        await self._snapshots.put((data, received_s))
         except ConnectionClosed:
             return

@@ -31,6 +31,9 @@ ClientClock = Callable[[], float]
 TimeReply = tuple[dict[str, Any], float]
 """A `time` frame from the server and the client's clock when it arrived."""
 
+Received = tuple[dict[str, Any], float]
+"""A frame from the server and `time.perf_counter()` when it arrived."""
+
 
 # Read the wall clock once; from then on only the monotonic clock moves time, so a
 # changed system clock does not move a countdown (the browser module does the same).
@@ -48,11 +51,14 @@ class SessionSocket:
     def __init__(self, connection: ClientConnection, clock: ClientClock) -> None:
         self._connection = connection
         self._clock = clock
-        self._frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._frames: asyncio.Queue[Received] = asyncio.Queue()
         self._time_replies: asyncio.Queue[TimeReply] = asyncio.Queue()
         self._reader = asyncio.create_task(self._read())
         self.estimator = OffsetEstimator()
         self.version = 0
+        # When the frame `next_frame` last returned arrived, in `perf_counter`
+        # seconds: a benchmark times a push by this, not by when it asked.
+        self.received_s = 0.0
         self.closed = asyncio.Event()
         self.close_code: int | None = None
 
@@ -122,7 +128,8 @@ class SessionSocket:
 
     async def next_frame(self, timeout_s: float = 10) -> dict[str, Any]:
         """The next frame other than a `time` reply."""
-        return await asyncio.wait_for(self._frames.get(), timeout_s)
+        fields, self.received_s = await asyncio.wait_for(self._frames.get(), timeout_s)
+        return fields
 
     async def next_snapshot(self, timeout_s: float = 10) -> dict[str, Any]:
         """The next snapshot newer than the last one returned; others are skipped."""
@@ -161,11 +168,12 @@ class SessionSocket:
         try:
             async for raw in self._connection:
                 received_ms = self._clock()
+                received_s = time.perf_counter()
                 fields = json.loads(raw)
                 if fields.get("type") == "time":
                     await self._time_replies.put((fields, received_ms))
                 else:
-                    await self._frames.put(fields)
+                    await self._frames.put((fields, received_s))
         except ConnectionClosed:
             # An abnormal close ends the stream too; the close code says why.
             return
