@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -45,12 +46,16 @@ def status_code_of(error: errors.SessionClockError) -> int:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(errors.SessionClockError, _sessionclock_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(PoolTimeout, _database_busy)
-    app.add_exception_handler(Exception, _unexpected_error)
+    for kind, handler in _HANDLERS:
+        app.add_exception_handler(kind, handler)
+
+
+async def error_response(request: Request, error: Exception) -> JSONResponse:
+    """The answer the installed handlers give, for code that runs outside FastAPI."""
+    for kind, handler in _HANDLERS:
+        if isinstance(error, kind):
+            return await handler(request, error)
+    raise AssertionError("the last handler takes every Exception")
 
 
 async def _sessionclock_error(request: Request, error: Exception) -> JSONResponse:
@@ -120,6 +125,20 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(
         {"detail": "internal error; it has been logged"}, status_code=500
     )
+
+
+_Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+# No class is a subclass of one before it, so the first match is the most specific,
+# the handler Starlette's lookup along the error's MRO picks.
+_HANDLERS: tuple[tuple[type[Exception], _Handler], ...] = (
+    (errors.SessionClockError, _sessionclock_error),
+    (RequestValidationError, _validation_error),
+    (StarletteHTTPException, _http_error),
+    (DBAPIError, _database_error),
+    (PoolTimeout, _database_busy),
+    (Exception, _unexpected_error),
+)
 
 
 def _describe(problem: Any) -> str:

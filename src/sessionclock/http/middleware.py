@@ -43,7 +43,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] != "http.request":
                 # The client went away; let the app see the disconnect.
-                await self.app(scope, _replay([message], receive), send)
+                await self.app(scope, replay([message], receive), send)
                 return
             chunk = message.get("body", b"")
             seen += len(chunk)
@@ -55,7 +55,7 @@ class BodyLimit:
                 break
 
         body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        await self.app(scope, _replay([body], receive), send)
+        await self.app(scope, replay([body], receive), send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
@@ -74,7 +74,8 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def _replay(messages: list[Message], receive: Receive) -> Receive:
+def replay(messages: list[Message], receive: Receive) -> Receive:
+    """A `receive` that gives `messages` again before reading on."""
     pending = list(messages)
 
     async def replayed() -> Message:
@@ -108,19 +109,23 @@ class RequestTiming:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            elapsed_s = time.perf_counter() - started
-            route = _route_template(scope)
-            metrics: Metrics = scope["app"].state.runtime.metrics
-            metrics.request_latency.labels(route, scope["method"], str(status)).observe(
-                elapsed_s
-            )
-            log.debug(
-                "request.served",
-                method=scope["method"],
-                route=route,
-                status=status,
-                duration_ms=round(elapsed_s * 1000, 2),
-            )
+            record_request(scope, _route_template(scope), status, started)
+
+
+def record_request(scope: Scope, route: str, status: int, started: float) -> None:
+    """Observe a request that began at `perf_counter()` `started`, and log it."""
+    elapsed_s = time.perf_counter() - started
+    metrics: Metrics = scope["app"].state.runtime.metrics
+    metrics.request_latency.labels(route, scope["method"], str(status)).observe(
+        elapsed_s
+    )
+    log.debug(
+        "request.served",
+        method=scope["method"],
+        route=route,
+        status=status,
+        duration_ms=round(elapsed_s * 1000, 2),
+    )
 
 
 def _route_template(scope: Scope) -> str:

@@ -27,6 +27,10 @@ log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
+_READY = "/{session_id}/ready"
+READY_ROUTE = router.prefix + _READY
+"""The ready mark's route template, which `http.hot_path` serves too."""
+
 SessionIdPath = Annotated[
     str, Path(pattern=SESSION_ID_PATTERN, description="session id")
 ]
@@ -41,7 +45,7 @@ async def create_session(
     """Create a session. Posting the same id and body again changes nothing (200)."""
     booking = _booking(body, runtime)
     session, created = await runtime.service.create(body.id, booking)
-    return await _snapshot(runtime, session, 201 if created else 200)
+    return await snapshot_response(runtime, session, 201 if created else 200)
 
 
 @router.put("/{session_id}", response_model=SnapshotOut, responses=_ERRORS)
@@ -54,7 +58,7 @@ async def put_session(
     """Create a session or update it from its booking (used by booking sync)."""
     booking = _booking(body, runtime)
     session, created = await runtime.service.upsert(session_id, booking)
-    return await _snapshot(runtime, session, 201 if created else 200)
+    return await snapshot_response(runtime, session, 201 if created else 200)
 
 
 @router.get("/{session_id}", response_model=SnapshotOut, responses=_ERRORS)
@@ -62,10 +66,12 @@ async def get_session(
     session_id: SessionIdPath, runtime: RuntimeDep, principal: PrincipalDep
 ) -> JSONResponse:
     """The session's snapshot, for its participants and the platform."""
-    return await _snapshot(runtime, await _visible(runtime, session_id, principal))
+    return await snapshot_response(
+        runtime, await _visible(runtime, session_id, principal)
+    )
 
 
-@router.get("/{session_id}/ready", response_model=SnapshotOut, responses=_ERRORS)
+@router.get(_READY, response_model=SnapshotOut, responses=_ERRORS)
 async def get_ready_state(
     session_id: SessionIdPath, runtime: RuntimeDep, principal: PrincipalDep
 ) -> JSONResponse:
@@ -78,10 +84,10 @@ async def get_ready_state(
         status=session.status.value,
         version=session.version,
     )
-    return await _snapshot(runtime, session)
+    return await snapshot_response(runtime, session)
 
 
-@router.post("/{session_id}/ready", response_model=SnapshotOut, responses=_ERRORS)
+@router.post(_READY, response_model=SnapshotOut, responses=_ERRORS)
 async def mark_ready(
     session_id: SessionIdPath,
     body: ReadyIn,
@@ -93,7 +99,7 @@ async def mark_ready(
     session = await runtime.service.mark_ready(
         session_id, participant.user_id, body.ready
     )
-    return await _snapshot(runtime, session)
+    return await snapshot_response(runtime, session)
 
 
 @router.post("/{session_id}/cancel", response_model=SnapshotOut, responses=_ERRORS)
@@ -101,7 +107,7 @@ async def cancel_session(
     session_id: SessionIdPath, runtime: RuntimeDep, _platform: PlatformDep
 ) -> JSONResponse:
     """Cancel the session; cancelling it again changes nothing."""
-    return await _snapshot(runtime, await runtime.service.cancel(session_id))
+    return await snapshot_response(runtime, await runtime.service.cancel(session_id))
 
 
 async def _visible(runtime: Runtime, session_id: str, principal: Principal) -> Session:
@@ -134,9 +140,10 @@ def _booking(body: BookingIn, runtime: Runtime) -> Booking:
     )
 
 
-async def _snapshot(
+async def snapshot_response(
     runtime: Runtime, session: Session, status_code: int = 200
 ) -> JSONResponse:
+    """The session's snapshot as the answer, with who is online right now."""
     # The hub knows who is online for sessions it holds connections of.
     online = runtime.hub.online(session.id) or await runtime.presence.online(session.id)
     return JSONResponse(
