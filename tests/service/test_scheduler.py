@@ -68,3 +68,25 @@ async def test_fire_due_lobby_opens_every_due_lobby(
     assert await scheduler.fire_due() == 1
     assert await _status(node_a, "tracked") is Status.WAITING
     assert await _status(node_a, "untracked") is Status.WAITING
+
+
+async def test_track_wakes_the_timer_only_for_a_sooner_deadline(
+    two_nodes: tuple[SessionService, SessionService],
+) -> None:
+    """A change whose deadlines all come later than the next one leaves the timer."""
+    node_a, _node_b = two_nodes
+    scheduler = Scheduler(
+        node_a, Metrics(), sweep_interval_s=30, cleanup_interval_s=3600
+    )
+    soon, _ = await node_a.create("soon", _booking(10, lead_s=300))
+    scheduler.track(soon)
+    assert scheduler._wake.is_set()
+    scheduler._wake.clear()
+
+    later, _ = await node_a.create("later", _booking(60, lead_s=300))
+    scheduler.track(later)
+    assert not scheduler._wake.is_set()
+
+    sooner, _ = await node_a.create("sooner", _booking(2, lead_s=60))
+    scheduler.track(sooner)
+    assert scheduler._wake.is_set()

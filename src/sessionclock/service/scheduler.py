@@ -52,9 +52,17 @@ class Scheduler:
 
     def track(self, session: Session) -> None:
         """Hold a session's deadlines (a newer version replaces an older one)."""
+        earliest_ms = self._queue.next_at_ms()
         if self._queue.track(session, self._timing, self._clock.now_ms()):
             self._metrics.scheduler_sessions.set(len(self._queue))
-            self._wake.set()
+            # Every change of every session passes here: the timer is set again
+            # only when it must fire sooner. One that fires for a deadline that
+            # moved away finds nothing due and waits for the next.
+            now_earliest_ms = self._queue.next_at_ms()
+            if now_earliest_ms is not None and (
+                earliest_ms is None or now_earliest_ms < earliest_ms
+            ):
+                self._wake.set()
 
     def next_deadline_ms(self) -> int | None:
         return self._queue.next_at_ms()
