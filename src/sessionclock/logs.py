@@ -79,6 +79,13 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
     )
+    # No line shows where it was logged from, or the thread and process: the
+    # logging module's documented switches skip finding them for every record.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     handler.addFilter(_RedactAddressTokens())
