@@ -1,10 +1,11 @@
 """Push latency and memory per socket: N sessions, 2N sockets, ready marks at a rate.
 
 Every session's client socket is held on node A and its companion socket on node
-B (with two nodes); the load generator toggles each client's ready mark through
-node A's HTTP API at a fixed rate and times each mark from the moment the request
-is sent to the moment the companion's socket on node B holds the new snapshot: the
-HTTP call, the database write, the bus hop between nodes and the push.
+B (with two nodes). The load generator toggles one participant's ready mark through
+that participant's node at a fixed rate (the client's through A in even sessions,
+the companion's through B in odd ones) and times each mark from the moment the
+request is sent to the moment the new snapshot arrives at the other participant's
+socket: the HTTP call, the database write, the bus hop between nodes and the push.
 
 Run from the repository root (PostgreSQL must run locally; the benchmark starts
 its own Redis and its own server processes, on loopback, and stops them):

@@ -342,8 +342,9 @@ def _push(runs: dict[str, Run]) -> str:
 
 The job: N/2 sessions, each participant holding a socket (the client's on node A,
 the companion's on node B with two nodes), ready marks at {rate} per second in an
-open loop; the time from sending `POST …/ready` to the other participant's socket
-holding the new snapshot. Memory is the growth of the nodes' resident memory while
+open loop; the time from sending `POST …/ready` to the arrival of the new snapshot
+at the other participant's socket, stamped by the client's reader as the frame
+comes in, whether or not the HTTP answer is back yet. Memory is the growth of the nodes' resident memory while
 the sockets open, divided by the sockets. The peer is python-socketio
 (`AsyncServer` under the same uvicorn, `AsyncRedisManager` on the same Redis with
 two nodes) serving the same endpoint: the mark is one `UPDATE … RETURNING` on
