@@ -204,7 +204,10 @@ def main() -> None:
     try:
         for name, command, limit_s in runs:
             result = run_one(name, command, limit_s, folder)
-            # A run made again replaces the earlier one of the same name.
+            # A run made again replaces the earlier one of the same name, which is
+            # kept aside so that the report can say what it had found.
+            earlier = [r for r in record["runs"] if r["name"] == name]
+            record.setdefault("replaced", []).extend(earlier)
             record["runs"] = [r for r in record["runs"] if r["name"] != name]
             record["runs"].append(result)
             (folder / "results.json").write_text(json.dumps(record, indent=2))
