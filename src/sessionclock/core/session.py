@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -178,6 +178,67 @@ def from_record(record: Mapping[Any, Any]) -> Session:
         absent=_ABSENT.get(absent) or _roles(absent),
         version=record["version"],
         ended_at_ms=record["ended_at_ms"],
+    )
+
+
+# The keys of `to_record` in its order, which is also the order of `Session`'s
+# fields: the order `from_fields` reads values in.
+RECORD_FIELDS = (
+    "id",
+    "client_id",
+    "companion_id",
+    "starts_at_ms",
+    "ends_at_ms",
+    "lobby_lead_s",
+    "booking_status",
+    "status",
+    "client_ready_at_ms",
+    "companion_ready_at_ms",
+    "expired_reason",
+    "absent",
+    "version",
+    "ended_at_ms",
+)
+
+
+def from_fields(fields: Sequence[Any]) -> Session:
+    """`from_record` for the values alone, in the order of `RECORD_FIELDS`.
+
+    A bulk write's rows arrive in that order; unpacking them costs less than half
+    of building a dict per row and looking each field up in it.
+    """
+    (
+        session_id,
+        client_id,
+        companion_id,
+        starts_at_ms,
+        ends_at_ms,
+        lobby_lead_s,
+        booking_status,
+        status,
+        client_ready_at_ms,
+        companion_ready_at_ms,
+        reason,
+        absent,
+        version,
+        ended_at_ms,
+    ) = fields
+    # By position, in the order of the fields: keywords cost a third more.
+    return Session(
+        session_id,
+        client_id,
+        companion_id,
+        starts_at_ms,
+        ends_at_ms,
+        lobby_lead_s,
+        _BOOKING_STATUSES[booking_status],
+        _STATUSES[status],
+        client_ready_at_ms,
+        companion_ready_at_ms,
+        None if reason is None else _REASONS[reason],
+        _ABSENT.get(absent) or _roles(absent),
+        version,
+        ended_at_ms,
     )
 
 

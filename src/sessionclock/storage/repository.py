@@ -37,10 +37,11 @@ from sessionclock.constants import CLEANUP_CHUNK_SESSIONS
 from sessionclock.core.machine import Change, Event
 from sessionclock.core.notices import Notice, NoticePolicy
 from sessionclock.core.session import (
+    RECORD_FIELDS,
     ExpiredReason,
     Session,
     Status,
-    from_record,
+    from_fields,
     to_record,
 )
 from sessionclock.storage.database import DriverStatement
@@ -57,27 +58,8 @@ from sessionclock.storage.tables import (
 # compiled form by a memoized key instead of walking a new statement per call.
 _WRITABLE = [c.name for c in sessions.c if c.name not in ("id", "created_at_ms")]
 _EVENT_COLUMNS = ["session_id", "key", "type", "version", "at_ms", "data"]
-# What a `Session` is built from, in the order `_session` reads a row's fields.
-_SESSION_COLUMNS = [
-    sessions.c[name]
-    for name in (
-        "id",
-        "client_id",
-        "companion_id",
-        "starts_at_ms",
-        "ends_at_ms",
-        "lobby_lead_s",
-        "booking_status",
-        "status",
-        "client_ready_at_ms",
-        "companion_ready_at_ms",
-        "expired_reason",
-        "absent",
-        "version",
-        "ended_at_ms",
-    )
-]
-_SESSION_NAMES = [column.name for column in _SESSION_COLUMNS]
+# What a `Session` is built from, in the order `from_fields` reads a row's values.
+_SESSION_COLUMNS = [sessions.c[name] for name in RECORD_FIELDS]
 _GET = select(*_SESSION_COLUMNS).where(sessions.c.id == bindparam("session_id"))
 _REPLACE = (
     update(sessions)
@@ -597,4 +579,4 @@ def _session(row: Sequence[Any]) -> Session:
     """A `Session` from a row of `_SESSION_COLUMNS`, read by position: cheaper than
     SQLAlchemy's mapping view of the row, which bulk writes would build by the
     thousand."""
-    return from_record(dict(zip(_SESSION_NAMES, row, strict=True)))
+    return from_fields(row)
