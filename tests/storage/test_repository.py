@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from sessionclock.core import machine
 from sessionclock.core.session import (
@@ -18,7 +20,9 @@ from sessionclock.core.session import (
     Session,
     Status,
     Timing,
+    from_fields,
 )
+from sessionclock.storage import repository as repository_module
 from sessionclock.storage.database import create_engine, migrate
 from sessionclock.storage.repository import SessionRepository
 from tests.conftest import Backend
@@ -174,6 +178,36 @@ async def test_expire_overdue_in_chunks_stopped_early_writes_chunk_in_flight(
     assert len(first) == 2
     counts = await repository.count_by_status()
     assert counts[Status.EXPIRED.value] == 4
+
+
+async def test_expire_overdue_in_chunks_sends_next_chunk_before_building_sessions(
+    backend: Backend, repository: SessionRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the next chunk is written while this one's rows become sessions."""
+    if backend.name == "sqlite":
+        pytest.skip("SQLite builds the sessions in the write, for their event rows")
+    for index in range(5):
+        ended = _random_live_session(random.Random(index), index)
+        await _stored(repository, replace(ended, ends_at_ms=T0_MS - MINUTE_MS))
+    sent: list[str] = []
+    sent_when_built: list[int] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("WITH chosen"):
+            sent.append(statement)
+
+    def built(row: Sequence[Any]) -> Session:
+        sent_when_built.append(len(sent))
+        return from_fields(row)
+
+    event.listen(repository.engine.sync_engine, "before_cursor_execute", count)
+    monkeypatch.setattr(repository_module, "_session", built)
+    chunks = repository.expire_overdue_in_chunks(T0_MS, TIMING.no_show_s, chunk=2)
+    sizes = [len(chunk) async for chunk in chunks]
+
+    assert sizes == [2, 2, 1]
+    # Two rows a chunk: the rows of chunk n are built once statement n + 1 is out.
+    assert sent_when_built == [2, 2, 3, 3, 3]
 
 
 async def test_bulk_write_records_one_event_row_per_session(

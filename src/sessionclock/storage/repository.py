@@ -110,6 +110,26 @@ class StoredEvent:
     data: dict[str, Any]
 
 
+class _Written:
+    """The rows a bulk write returned, made into `Session`s only when asked for."""
+
+    __slots__ = ("_rows", "_sessions")
+
+    def __init__(
+        self, rows: Sequence[Sequence[Any]], sessions: list[Session] | None = None
+    ) -> None:
+        self._rows = rows
+        self._sessions = sessions
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def sessions(self) -> list[Session]:
+        if self._sessions is None:
+            self._sessions = [_session(row) for row in self._rows]
+        return self._sessions
+
+
 class SessionRepository:
     """The sessions table and its companions, behind methods named for what they do."""
 
@@ -253,29 +273,31 @@ class SessionRepository:
     ) -> AsyncGenerator[list[Session], None]:
         """Expire what `expire_overdue` would, `chunk` sessions per statement.
 
-        The next chunk's statement runs while the caller handles this one, so the
-        database and the caller's pushes overlap. When the caller stops early, the
-        statement in flight still completes: its sessions are expired, with their
-        event rows, but not returned.
+        The next chunk's statement is sent as soon as this one's rows arrive, so
+        that the database writes it while this chunk's rows become sessions and
+        the caller pushes them. When the caller stops early, the statement in
+        flight still completes: its sessions are expired, with their event rows,
+        but not returned.
         """
         statement = self._expire_statement(now_ms, no_show_s, limit=chunk)
 
-        def next_chunk() -> asyncio.Task[list[Session]]:
+        def next_chunk() -> asyncio.Task[_Written]:
             return asyncio.ensure_future(
-                self._set_based(statement, (Event.EXPIRED,), Status.EXPIRED, now_ms)
+                self._write_set(statement, (Event.EXPIRED,), Status.EXPIRED, now_ms)
             )
 
         pending = next_chunk()
         try:
             while True:
-                expired = await pending
-                full = len(expired) == chunk
+                written = await pending
+                full = len(written) == chunk
                 if full:
                     pending = next_chunk()
-                    # Let it send its statement before the caller takes the loop.
+                    # Let it send its statement before this process takes the
+                    # loop for the rows of this chunk.
                     await asyncio.sleep(0)
-                if expired:
-                    yield expired
+                if written:
+                    yield written.sessions()
                 if not full:
                     return
         finally:
@@ -486,6 +508,13 @@ class SessionRepository:
 
         Every session the statement changes must end in `status`.
         """
+        written = await self._write_set(statement, events, status, now_ms)
+        return written.sessions()
+
+    async def _write_set(
+        self, statement: Any, events: tuple[Event, ...], status: Status, now_ms: int
+    ) -> _Written:
+        """`_set_based`, leaving the rows as they arrived where nothing needs more."""
         # Notices go to another table; with them, PostgreSQL takes the transaction.
         if self._dialect == "postgresql" and not self._notices.active:
             # One statement: the event rows are inserted from the write's RETURNING.
@@ -493,7 +522,7 @@ class SessionRepository:
                 result = await connection.execute(
                     _with_bulk_event_rows(statement, events, status, now_ms)
                 )
-                return [_session(row) for row in result.all()]
+                return _Written(result.all())
 
         async with self._engine.begin() as connection:
             rows = (await connection.execute(statement)).all()
@@ -510,7 +539,7 @@ class SessionRepository:
                     )
                 ]
                 await add_notices(connection, notices, now_ms)
-        return changed
+        return _Written(rows, changed)
 
     def _insert_ignoring_conflict(self, table: Any) -> Any:
         if self._dialect == "postgresql":
