@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from sessionclock.core import machine
 from sessionclock.core.session import (
@@ -208,6 +208,32 @@ async def test_expire_overdue_in_chunks_sends_next_chunk_before_building_session
     assert sizes == [2, 2, 1]
     # Two rows a chunk: the rows of chunk n are built once statement n + 1 is out.
     assert sent_when_built == [2, 2, 3, 3, 3]
+
+
+async def test_expire_overdue_in_chunks_leaves_rows_another_writer_holds(
+    backend: Backend, repository: SessionRepository
+) -> None:
+    """A session locked by another transaction waits for the next run, then expires."""
+    if backend.name == "sqlite":
+        pytest.skip("SQLite has one writer at a time: no row is ever held")
+    for index in range(5):
+        ended = _random_live_session(random.Random(index), index)
+        await _stored(repository, replace(ended, ends_at_ms=T0_MS - MINUTE_MS))
+
+    async with repository.engine.connect() as holder, holder.begin():
+        await holder.execute(
+            text("SELECT id FROM sessions WHERE id = 's-2' FOR UPDATE")
+        )
+        chunks = repository.expire_overdue_in_chunks(T0_MS, TIMING.no_show_s, chunk=2)
+        first = sorted(s.id for chunk in [c async for c in chunks] for s in chunk)
+    chunks = repository.expire_overdue_in_chunks(T0_MS, TIMING.no_show_s, chunk=2)
+    second = [s.id for chunk in [c async for c in chunks] for s in chunk]
+
+    assert first == ["s-0", "s-1", "s-3", "s-4"]
+    assert second == ["s-2"]
+    for index in range(5):
+        events = await repository.events(f"s-{index}")
+        assert [event.type for event in events].count("expired") == 1
 
 
 async def test_bulk_write_records_one_event_row_per_session(

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     String,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -25,6 +27,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -319,16 +322,27 @@ class SessionRepository:
             IS_LIVE,
             or_(sessions.c.ends_at_ms <= now_ms, no_show_due),
         )
-        if limit is not None:
-            some = select(sessions.c.id).where(overdue).limit(limit)
-            if self._dialect == "postgresql":
+        if limit is not None and self._dialect == "postgresql":
+            # Chosen by address (ctid), not by key: a row locked here cannot move
+            # before the UPDATE of the same statement, which then reads the chosen
+            # rows in heap order (a TID scan) instead of looking each one up in the
+            # key's index; with a chunk of 10,000 that is a fifth of the statement.
+            ctid: ColumnElement[Any] = literal_column("ctid")
+            some = (
+                select(ctid.label("tid"))
+                .select_from(sessions)
+                .where(overdue)
+                .limit(limit)
                 # Rows another writer holds are left to its write or the next run.
-                some = some.with_for_update(skip_locked=True)
+                .with_for_update(skip_locked=True)
+            )
             # A CTE, read once: as a subquery the planner may scan it again after
             # each write, and every scan finds `limit` new rows.
-            chosen = some.cte("chosen")
-            if self._dialect == "postgresql":
-                chosen = chosen.prefix_with("MATERIALIZED")
+            chosen = some.cte("chosen").prefix_with("MATERIALIZED")
+            tids = func.array(select(chosen.c.tid).scalar_subquery())
+            overdue = and_(overdue, ctid == any_(tids))
+        elif limit is not None:
+            chosen = select(sessions.c.id).where(overdue).limit(limit).cte("chosen")
             overdue = and_(overdue, sessions.c.id.in_(select(chosen.c.id)))
 
         client_absent = sessions.c.client_ready_at_ms.is_(None)
