@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -14,7 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sessionclock import cli
 from sessionclock.core.clock import SystemClock, to_epoch_ms
+from sessionclock.runtime import Runtime
+from tests.conftest import make_settings
 from tests.helpers import free_port
 
 
@@ -157,3 +161,22 @@ def _sign_in(link: str) -> dict[str, object]:
 
 def _ms_until(iso: str) -> int:
     return to_epoch_ms(datetime.fromisoformat(iso)) - SystemClock().now_ms()
+
+
+def test_command_freezes_what_startup_loaded(tmp_path: Path) -> None:
+    """A one-shot command works with what startup loaded out of the collector's way."""
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    frozen: list[int] = []
+
+    async def work(_runtime: Runtime) -> None:
+        frozen.append(gc.get_freeze_count())
+
+    gc.unfreeze()
+    try:
+        cli._with_runtime(settings, work)
+    finally:
+        # The test process shares its collector: leave nothing frozen behind.
+        gc.unfreeze()
+
+    assert frozen
+    assert frozen[0] > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -263,6 +264,11 @@ def _with_runtime(
 ) -> None:
     async def run() -> None:
         async with open_runtime(settings, run_scheduler=False) as runtime:
+            # What startup loaded lives until the command exits. Frozen, it is left
+            # out of the full collections the work itself sets off: cleanup builds
+            # 100,000 sessions, and each such pass over the startup heap took
+            # about 100 ms.
+            gc.freeze()
             await work(runtime)
 
     asyncio.run(run())
