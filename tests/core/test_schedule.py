@@ -281,12 +281,11 @@ def test_queue_terminal_version_forgets_session() -> None:
 
 
 def test_queue_terminal_untracked_session_not_added() -> None:
-    """A session first seen ended is not added to the queue."""
+    """A session first seen ended is not added, and the queue says nothing changed."""
     queue = DeadlineQueue()
     ended = settle(in_call(), ENDS_MS, TIMING).after
 
-    queue.track(ended, TIMING, ENDS_MS)
-
+    assert queue.track(ended, TIMING, ENDS_MS) is False
     assert len(queue) == 0
     assert queue.next_at_ms() is None
 

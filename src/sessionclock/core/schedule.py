@@ -62,13 +62,18 @@ class DeadlineQueue:
         return len(self._versions)
 
     def track(self, session: Session, timing: Timing, now_ms: int) -> bool:
-        """Queue a session's deadlines; False when this version is already queued."""
+        """Queue a session's deadlines; False when the queue is left as it was.
+
+        That is when this version is already queued, and when an ended session
+        was never queued here: cleanup ends 100,000 of those at once, and each
+        True costs the scheduler a gauge update and a wake-up.
+        """
         known = self._versions.get(session.id)
         if known is not None and known >= session.version:
             return False
         if session.is_terminal:
-            self._versions.pop(session.id, None)
-            return True
+            # Its deadlines, if any, go stale and leave the heap as they come due.
+            return self._versions.pop(session.id, None) is not None
 
         self._versions[session.id] = session.version
         for deadline in deadlines(session, timing):
