@@ -30,6 +30,11 @@ from tests.helpers import MINUTE_MS, T0_MS
 
 TIMING = Timing(no_show_s=600, warnings_s=(300, 60))
 
+# Row locks and a statement sent while the last one's rows are read: PostgreSQL's.
+ON_POSTGRESQL = pytest.mark.parametrize(
+    "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+
 
 @pytest.fixture
 async def repository(backend: Backend) -> AsyncIterator[SessionRepository]:
@@ -180,12 +185,11 @@ async def test_expire_overdue_in_chunks_stopped_early_writes_chunk_in_flight(
     assert counts[Status.EXPIRED.value] == 4
 
 
+@ON_POSTGRESQL
 async def test_expire_overdue_in_chunks_sends_next_chunk_before_building_sessions(
     backend: Backend, repository: SessionRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On PostgreSQL the next chunk is written while this one's rows become sessions."""
-    if backend.name == "sqlite":
-        pytest.skip("SQLite builds the sessions in the write, for their event rows")
     for index in range(5):
         ended = _random_live_session(random.Random(index), index)
         await _stored(repository, replace(ended, ends_at_ms=T0_MS - MINUTE_MS))
@@ -210,12 +214,11 @@ async def test_expire_overdue_in_chunks_sends_next_chunk_before_building_session
     assert sent_when_built == [2, 2, 3, 3, 3]
 
 
+@ON_POSTGRESQL
 async def test_expire_overdue_in_chunks_leaves_rows_another_writer_holds(
     backend: Backend, repository: SessionRepository
 ) -> None:
     """A session locked by another transaction waits for the next run, then expires."""
-    if backend.name == "sqlite":
-        pytest.skip("SQLite has one writer at a time: no row is ever held")
     for index in range(5):
         ended = _random_live_session(random.Random(index), index)
         await _stored(repository, replace(ended, ends_at_ms=T0_MS - MINUTE_MS))
