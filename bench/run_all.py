@@ -138,6 +138,27 @@ class Monitor(threading.Thread):
         }
 
 
+def commit() -> str:
+    """The commit the run measures, marked when the tree has changes on top."""
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if not head:
+        return "unknown"
+    return f"{head} with changes" if changed else head
+
+
 def run_one(name: str, args: list[str], limit_s: float, folder: Path) -> dict[str, Any]:
     """One benchmark in a child process; its JSON answer, or what went wrong."""
     profile = folder / f"{name}.profile.txt"
@@ -186,7 +207,11 @@ def main() -> None:
         folder = args.into
         record: dict[str, Any] = json.loads((folder / "results.json").read_text())
         record.setdefault("reruns", []).append(
-            {"runs": [name for name, _, _ in runs], "before": Monitor.sample()}
+            {
+                "runs": [name for name, _, _ in runs],
+                "before": Monitor.sample(),
+                "commit": commit(),
+            }
         )
     else:
         folder = RESULTS_DIR / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -194,6 +219,7 @@ def main() -> None:
         record = {
             "mode": "quick" if args.quick else "full",
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "commit": commit(),
             "machine": machine(),
             "versions": versions(),
             "before": Monitor.sample(),
