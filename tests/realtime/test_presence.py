@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -79,7 +80,7 @@ async def test_renewal_of_many_entries_is_one_command(
     presence = RedisPresence(redis, "node-a", SystemClock())
     entries = [(f"r-{index}", Role.CLIENT, f"c-{index}") for index in range(250)]
     commands: list[object] = []
-    execute_command = redis.execute_command
+    execute_command: Callable[..., Awaitable[Any]] = redis.execute_command
 
     async def counted(*args: Any, **options: Any) -> Any:
         commands.append(args[0])
