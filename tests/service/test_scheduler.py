@@ -21,6 +21,10 @@ def _booking(starts_in_min: int, lead_s: int) -> Booking:
     )
 
 
+def _scheduler(service: SessionService) -> Scheduler:
+    return Scheduler(service, Metrics(), sweep_interval_s=30, cleanup_interval_s=3600)
+
+
 async def _status(service: SessionService, session_id: str) -> Status:
     """The stored status, read without applying time (which would open the lobby)."""
     stored = await service.repository.get(session_id)
@@ -33,9 +37,7 @@ async def test_fire_due_end_leaves_lobbies_to_their_own_timers(
 ) -> None:
     """A due end expires its session; a lobby due then opens at the sweep, not here."""
     node_a, _node_b = two_nodes
-    scheduler = Scheduler(
-        node_a, Metrics(), sweep_interval_s=30, cleanup_interval_s=3600
-    )
+    scheduler = _scheduler(node_a)
     ending, _ = await node_a.create("ending", _booking(1, lead_s=300))
     scheduler.track(ending)
     # Not tracked here: its lobby opens when the other session ends.
@@ -56,9 +58,7 @@ async def test_fire_due_lobby_opens_every_due_lobby(
 ) -> None:
     """A due lobby opening runs the lobby statement, for every lobby due with it."""
     node_a, _node_b = two_nodes
-    scheduler = Scheduler(
-        node_a, Metrics(), sweep_interval_s=30, cleanup_interval_s=3600
-    )
+    scheduler = _scheduler(node_a)
     tracked, _ = await node_a.create("tracked", _booking(10, lead_s=300))
     scheduler.track(tracked)
     await node_a.create("untracked", _booking(10, lead_s=300))
@@ -75,9 +75,7 @@ async def test_track_wakes_the_timer_only_for_a_sooner_deadline(
 ) -> None:
     """A change whose deadlines all come later than the next one leaves the timer."""
     node_a, _node_b = two_nodes
-    scheduler = Scheduler(
-        node_a, Metrics(), sweep_interval_s=30, cleanup_interval_s=3600
-    )
+    scheduler = _scheduler(node_a)
     soon, _ = await node_a.create("soon", _booking(10, lead_s=300))
     scheduler.track(soon)
     assert scheduler._wake.is_set()
