@@ -673,6 +673,7 @@ def _clock(runs: dict[str, Run]) -> str:
     figure.savefig(PLOTS / "clock.png", dpi=110)
     plt.close(figure)
     body = "\n\n".join(parts)
+    bounds = _clock_bounds(runs.get("clock-bounds"))
     return f"""## 3. Clock agreement
 
 In Debian's Chromium, clients whose clocks are off by minutes reach a sessionclock
@@ -690,7 +691,40 @@ Python) through the same proxy.
 
 {body}
 
-![clock agreement](benchmarks/clock.png)"""
+![clock agreement](benchmarks/clock.png){bounds}"""
+
+
+def _clock_bounds(run: Run | None) -> str:
+    """What any estimator could do on the same paths, from `clock_bounds.py`."""
+    if not _ok(run):
+        return ""
+    assert run is not None
+    counts = ("1", "5", "10", "15", "20")
+    rows = []
+    for path, found in run["paths"].items():
+        goal = 5 + found["half_asymmetry_ms"]
+        for estimator, by_count in found["estimators"].items():
+            rows.append(
+                (
+                    path,
+                    f"{goal:g} ms",
+                    estimator,
+                    *(_ms(by_count[count]["p95"]) for count in counts),
+                )
+            )
+    head = ("path", "goal", "estimator", *(f"p95 after {c}" for c in counts))
+    return f"""
+
+**What the exchanges allow.** `bench/clock_bounds.py` draws the same delays in
+simulation ({run["clients"]:,} clients a path, the server's stamps floored to the
+millisecond; on the third path one direction of {run["stall_share"]:.0%} of the
+exchanges is stalled by {run["stall_ms"]:g} ms more) and gives the same exchanges
+to sessionclock's `OffsetEstimator` (keeping the last 10 exchanges, as the clients
+do, and keeping every one), to the mean of the exchanges' midpoints, to the
+midpoint of the fastest round trip, to timesync's rule, and to an estimator told
+each direction's exact delay range, which no client knows.
+
+{_table(head, rows)}"""
 
 
 def _cleanup(runs: dict[str, Run]) -> str:

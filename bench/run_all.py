@@ -85,6 +85,10 @@ def plan(quick: bool) -> list[tuple[str, list[str], float]]:
         )
     )
 
+    clients = "1000" if quick else "10000"
+    bounds = ["bench/clock_bounds.py", f"--clients={clients}"]
+    runs.append(("clock-bounds", bounds, 600))
+
     rows = "5000" if quick else "100000"
     for backend in ("sqlite", "postgresql"):
         cleanup = ["bench/cleanup.py", f"--backend={backend}"]
