@@ -59,6 +59,7 @@ from sessionclock.credentials import TokenIssuer
 
 OPEN_PER_S = 400
 SYSTEMS = ("sessionclock", "socketio")
+STAGES_PROBE = Path(__file__).parent / "stages"
 
 
 class Watcher(Protocol):
@@ -301,6 +302,10 @@ async def _run_on(args: argparse.Namespace, database: Database) -> dict[str, obj
         if args.system == "sessionclock":
             for url in urls:
                 print(f"  {url}: {server_side_ready(url)}", file=sys.stderr)
+        stages = {}
+        if args.stages:
+            await asyncio.sleep(1.5)  # the probe writes once a second
+            stages = read_stages(workdir / "stages")
         return {
             "system": args.system,
             "nodes": args.nodes,
@@ -320,6 +325,7 @@ async def _run_on(args: argparse.Namespace, database: Database) -> dict[str, obj
             "rss_nodes_kib": rss_after,
             "node_cpu_share": [round(c / args.duration_s, 2) for c in cpu_used],
             "profile_top": [] if args.profile is None else top_frames(args.profile),
+            "stages_ms": stages,
         }
     finally:
         await asyncio.gather(
@@ -347,6 +353,11 @@ def _node(
             SESSIONCLOCK_LOG_LEVEL=args.log_level,
             SESSIONCLOCK_NODE_NAME=name,
         )
+        if args.stages:
+            # bench/stages/sitecustomize.py times the mark's stages in the node.
+            paths = [str(STAGES_PROBE), os.environ.get("PYTHONPATH", "")]
+            env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+            env["SESSIONCLOCK_BENCH_STAGES"] = str(workdir / "stages")
         server = ServerProcess(env, workdir)
         return server, server.base_url
     port = free_port()
@@ -362,6 +373,11 @@ def _node(
     return ChildProcess(
         command, workdir, f"socketio-{name}"
     ), f"http://127.0.0.1:{port}"
+
+
+def read_stages(folder: Path) -> dict[str, object]:
+    """Each node's stage timings, as the probe last wrote them."""
+    return {path.stem: json.loads(path.read_text()) for path in folder.glob("*.json")}
 
 
 def cpu_s(pid: int) -> float:
@@ -385,6 +401,11 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--profile", type=Path, help="write a py-spy profile of node A here"
+    )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="time the stages of each mark inside the nodes (sessionclock only)",
     )
     return parser
 

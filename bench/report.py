@@ -42,6 +42,7 @@ def write_report(results_path: Path) -> Path:
         _cleanup(runs),
         _polling(runs),
         _profiles(runs),
+        _stages(runs),
         _failures(record),
     ]
     path = DOCS / "benchmarks.md"
@@ -65,6 +66,8 @@ def _ms(value: Any) -> str:
         return f"{value / 1000:.1f} s"
     if value >= 100:
         return f"{value:.0f} ms"
+    if value < 1:
+        return f"{value:.2f} ms"
     return f"{value:.1f} ms"
 
 
@@ -864,6 +867,46 @@ def _profiles(runs: dict[str, Run]) -> str:
         "sample shares (the event loop, uvicorn's entry) are left out.\n\n"
         + "\n\n".join(parts)
     )
+
+
+def _stages(runs: dict[str, Run]) -> str:
+    """Where a mark's time goes inside the node that serves it."""
+    parts = []
+    for run in runs.values():
+        stages = run.get("stages_ms") or {}
+        if not _ok(run) or not stages:
+            continue
+        nodes = sorted(stages)
+        names = list(dict.fromkeys(n for node in nodes for n in stages[node]))
+        rows = [
+            (f"`{name}`", *(_p50_p90(stages[node].get(name)) for node in nodes))
+            for name in names
+        ]
+        answer = run["http_answer_ms"]
+        parts.append(
+            f"`{run['name']}`: the push reached the other node's socket in "
+            f"{_ms(run['latency_ms']['p50'])} at p50, the HTTP answer came back in "
+            f"{_ms(answer['p50'])}.\n\n"
+            + _table(("stage", *(f"node {n}, p50 / p90" for n in nodes)), rows)
+        )
+    if not parts:
+        return ""
+    return (
+        "## Where a mark's time goes\n\n"
+        "The same job once more with `--stages`: `bench/stages/sitecustomize.py` "
+        "times, inside each node, every call a mark makes on the node that serves "
+        "it. `request` is the whole mark from its body to its answer; `service` the "
+        "decision, the write and the announcement; `write` the conditional write "
+        "with its event row (`statement` through SQLAlchemy, `driver` in asyncpg, "
+        "which includes PostgreSQL's work and the commit); `announce` the log line, "
+        "the metrics and the publication (`publish`, the round trip to Redis). The "
+        "other node's relay to its socket and the trips between processes are the "
+        "rest of the push.\n\n" + "\n\n".join(parts)
+    )
+
+
+def _p50_p90(found: dict[str, float] | None) -> str:
+    return "—" if found is None else f"{_ms(found['p50'])} / {_ms(found['p90'])}"
 
 
 def _failures(record: dict[str, Any]) -> str:

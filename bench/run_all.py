@@ -55,6 +55,7 @@ def plan(quick: bool) -> list[tuple[str, list[str], float]]:
                     # go unobserved, and a run of its own shows where time goes.
                     profiled = [*args, "--profile={profile}"]
                     runs.append((f"profile-{name}", profiled, 900))
+                    runs.append((f"stages-{name}", [*args, "--stages"], 900))
 
     total, ending, sample, lead = (
         ("5000", "500", "100", "15") if quick else ("100000", "10000", "2000", "50")
