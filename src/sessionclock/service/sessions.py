@@ -357,6 +357,9 @@ class SessionService:
     ) -> None:
         session = change.after
         before = change.before
+        # Publish first: the other participant's push waits for it, the log line
+        # (a tenth of a millisecond) does not need to go before it.
+        await self._publish(session)
         log.info(
             "session.changed",
             session_id=session.id,
@@ -371,7 +374,6 @@ class SessionService:
             self._metrics.transitions.labels(session.status.value).inc()
         elif before.status is not session.status:
             self._observe_transition(session, now_ms)
-        await self._publish(session)
 
     async def _announce_bulk(
         self, changed: Sequence[Session], events: tuple[Event, ...], now_ms: int
