@@ -22,6 +22,7 @@ from urllib.parse import quote
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from sessionclock.constants import CLOCK_CONNECT_EXCHANGES
 from sessionclock.core.clock_sync import OffsetEstimator
 
 ClientClock = Callable[[], float]
@@ -144,8 +145,14 @@ class SessionSocket:
                 self.version = session["version"]
                 return session
 
-    async def sync_clock(self, exchanges: int = 5, pause_s: float = 0.02) -> float:
-        """Run `time` exchanges; returns the estimated server-minus-client offset."""
+    async def sync_clock(
+        self, exchanges: int = CLOCK_CONNECT_EXCHANGES, pause_s: float = 0.02
+    ) -> float:
+        """Run `time` exchanges; returns the estimated server-minus-client offset.
+
+        The estimator keeps the most recent exchanges of every run, so a run every
+        minute or so (the browser's is 10 exchanges) keeps the estimate current.
+        """
         for _ in range(exchanges):
             await self.send({"type": "time", "t0": self._clock()})
             reply, received_ms = await asyncio.wait_for(self._time_replies.get(), 10)

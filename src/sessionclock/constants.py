@@ -64,6 +64,17 @@ PRESENCE_REFRESH_S = 10.0
 PRESENCE_TTL_S = 30.0
 SSE_KEEPALIVE_S = 15.0
 
+# How a client samples the server's clock (`core.clock_sync`; sessionclock.js uses the
+# same numbers): a burst of `time` exchanges when it connects, a shorter one every
+# minute, the most recent exchanges kept. An older exchange's bounds are widened by
+# the drift its age allows between the two clocks: 50 parts per million, what the
+# quartz oscillator of a computer or phone is commonly specified to keep within.
+CLOCK_CONNECT_EXCHANGES = 20
+CLOCK_RESYNC_EXCHANGES = 10
+CLOCK_RESYNC_INTERVAL_S = 60
+CLOCK_KEPT_EXCHANGES = 30
+CLOCK_DRIFT_PPM = 50.0
+
 # Pages: the cookie a sign-in link trades its token for, and the chosen language.
 PAGE_TOKEN_COOKIE = "sessionclock_token"  # noqa: S105
 LANGUAGE_COOKIE = "sessionclock_lang"

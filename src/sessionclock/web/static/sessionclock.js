@@ -21,20 +21,35 @@
 // millisecond more than the stamp says.
 const STAMP_RESOLUTION_MS = 1;
 
+// How the client samples the server's clock: a burst of exchanges when it connects,
+// a shorter one every minute, the most recent exchanges kept, an older one's bounds
+// widened by the drift its age allows. The same numbers as sessionclock.constants.
+export const CLOCK_CONNECT_EXCHANGES = 20;
+export const CLOCK_RESYNC_EXCHANGES = 10;
+export const CLOCK_RESYNC_INTERVAL_S = 60;
+export const CLOCK_KEPT_EXCHANGES = 30;
+export const CLOCK_DRIFT_PPM = 50;
+
 /**
  * The offset of the server's clock from ours, from recent exchanges.
  *
  * The server read its clock between t0 and t3, so each exchange bounds the offset:
  * serverMs - t3 <= offset <= serverMs + 1 ms - t0. The estimate is the middle of the
- * intersection of the kept samples' bounds, off by at most `errorBoundMs`. When the
+ * intersection of the kept samples' bounds, off by at most `errorBoundMs`; an older
+ * sample's bounds are first widened by `driftPpm` of the time from its send to the
+ * newest reply, as far as the two clocks may have drifted apart since. When the
  * bounds do not overlap (the server's clock stepped, or a sample is wrong), the
  * newest samples that still overlap count. `core/clock_sync.py` does exactly the
  * same, and explains why.
  */
 export class OffsetEstimator {
-  constructor({ keep = 10 } = {}) {
+  constructor({ keep = CLOCK_KEPT_EXCHANGES, driftPpm = CLOCK_DRIFT_PPM } = {}) {
     if (!(keep >= 1)) throw new RangeError(`expected keep >= 1, got keep=${keep}`);
+    if (!(driftPpm >= 0)) {
+      throw new RangeError(`expected driftPpm >= 0, got driftPpm=${driftPpm}`);
+    }
     this.keep = keep;
+    this.driftPerMs = driftPpm / 1_000_000;
     this.samples = [];
     this._interval = null;
   }
@@ -43,6 +58,8 @@ export class OffsetEstimator {
   add(t0, serverMs, t3) {
     if (t3 < t0) throw new RangeError("a reply cannot arrive before its request");
     this.samples.push({
+      t0,
+      t3,
       roundTripMs: t3 - t0,
       lowMs: serverMs - t3,
       highMs: serverMs + STAMP_RESOLUTION_MS - t0,
@@ -59,8 +76,9 @@ export class OffsetEstimator {
     return (this._interval.lowMs + this._interval.highMs) / 2;
   }
 
-  /** How far `offsetMs` can be off at most, in ms: half the intersection's width
-   * (while both clocks run steadily); null before the first exchange. */
+  /** How far `offsetMs` can be off at most, in ms: half the intersection's width,
+   * when the newest sample arrived (while the clocks drift apart no faster than
+   * `driftPpm`); null before the first exchange. */
   get errorBoundMs() {
     if (this._interval === null) return null;
     return (this._interval.highMs - this._interval.lowMs) / 2;
@@ -75,10 +93,14 @@ export class OffsetEstimator {
   _intersect() {
     // From the newest back, stopping before the first sample that would leave
     // nothing: after a step of the server's clock the recent samples win.
-    let { lowMs, highMs } = this.samples[this.samples.length - 1];
-    for (let i = this.samples.length - 1; i >= 0; i -= 1) {
-      const nextLowMs = Math.max(lowMs, this.samples[i].lowMs);
-      const nextHighMs = Math.min(highMs, this.samples[i].highMs);
+    const newest = this.samples[this.samples.length - 1];
+    let { lowMs, highMs } = newest;
+    for (let i = this.samples.length - 2; i >= 0; i -= 1) {
+      // The offset may have moved since this sample was sent, by the allowed drift.
+      const sample = this.samples[i];
+      const slackMs = (newest.t3 - sample.t0) * this.driftPerMs;
+      const nextLowMs = Math.max(lowMs, sample.lowMs - slackMs);
+      const nextHighMs = Math.min(highMs, sample.highMs + slackMs);
       if (nextHighMs < nextLowMs) break;
       lowMs = nextLowMs;
       highMs = nextHighMs;
@@ -121,7 +143,7 @@ export class SessionClient extends EventTarget {
     token,
     baseUrl = globalThis.location?.origin ?? "",
     syncIntervalS = 2,
-    resyncIntervalS = 60,
+    resyncIntervalS = CLOCK_RESYNC_INTERVAL_S,
     now = monotonicNowMs,
     log = () => {},
   }) {
@@ -143,6 +165,7 @@ export class SessionClient extends EventTarget {
     this._timers = new Set();
     this._stopPolling = null;
     this._retryMs = 500;
+    this._syncing = null;
     this._stopped = true;
     this._onVisible = () => {
       if (globalThis.document?.visibilityState === "visible") this.syncClock();
@@ -217,8 +240,18 @@ export class SessionClient extends EventTarget {
     return true;
   }
 
-  /** Estimate the offset again: over the socket when open, else over HTTP. */
-  async syncClock(exchanges = 5) {
+  /** Estimate the offset again: over the socket when open, else over HTTP. A call
+   * made while a run is under way joins that run. */
+  syncClock(exchanges = CLOCK_RESYNC_EXCHANGES) {
+    // One run at a time: a page shown again or a reconnect during a run would
+    // otherwise double the frames that the socket's rate limit counts.
+    this._syncing ??= this._runExchanges(exchanges).finally(() => {
+      this._syncing = null;
+    });
+    return this._syncing;
+  }
+
+  async _runExchanges(exchanges) {
     for (let i = 0; i < exchanges; i += 1) {
       if (this._socket?.readyState === 1) {
         this._socket.send(JSON.stringify({ type: "time", t0: this.now() }));
@@ -262,7 +295,7 @@ export class SessionClient extends EventTarget {
       this._stream?.close();
       this._stream = null;
       this._setTransport("websocket");
-      this.syncClock();
+      this.syncClock(CLOCK_CONNECT_EXCHANGES);
     };
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
@@ -301,7 +334,7 @@ export class SessionClient extends EventTarget {
       opened = true;
       this._stopPolling?.();
       this._setTransport("sse");
-      this.syncClock();
+      this.syncClock(CLOCK_CONNECT_EXCHANGES);
       // A proxy that refused the socket may take it later: try again now and then.
       this._later(60_000, () => {
         if (this.transport === "sse") this._connectSocket();
@@ -321,7 +354,7 @@ export class SessionClient extends EventTarget {
   _startPolling() {
     if (this._stopped || this._stopPolling) return;
     this._setTransport("polling");
-    this.syncClock();
+    this.syncClock(CLOCK_CONNECT_EXCHANGES);
     const poll = async () => {
       try {
         const t0 = this.now();
