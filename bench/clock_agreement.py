@@ -4,8 +4,9 @@ A sessionclock node runs on loopback behind a proxy that delays every chunk, eac
 direction by its own random amount (by default 20 to 40 ms towards the server and
 40 to 80 ms back: a slow, asymmetric path). In Chromium, clients whose clocks are
 off by minutes run `time` exchanges over the session's socket through that proxy;
-after 1, 5 and 10 exchanges each records the error of its estimate of the server's
-time. Truth is this machine's clock, which the server and the browser share. The
+after 1, 5, 10 and 20 exchanges (20 being what a client makes when it connects) each
+records the error of its estimate of the server's time. Truth is this machine's
+clock, which the server and the browser share. The
 same page runs the npm `timesync` library over the very same socket frames, so the
 two differ only in how they estimate; sessionclock's Python client runs the same
 exchanges through the same proxy.
@@ -41,7 +42,7 @@ PAGE_DIR = Path(__file__).parent / "peers" / "timesync"
 CHROMIUM = "/usr/bin/chromium"
 ESTIMATORS = ("sessionclock", "timesync")
 SKEWS_MS = (-10 * 60_000, 3 * 60_000, 10 * 60_000)
-COUNTS = (1, 5, 10)
+COUNTS = (1, 5, 10, 20)
 
 
 class DelayProxy:

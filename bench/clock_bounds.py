@@ -6,9 +6,9 @@ delays (each direction from its own range, and on a third path one direction
 stalled by 300 ms in a tenth of the exchanges), stamps the server's time floored to
 the millisecond as the server does, and feeds the same exchanges to
 
-- sessionclock's own `OffsetEstimator` (the middle of the intersection of the
-  exchanges' offset bounds), keeping the last 10 exchanges as the clients do, and
-  keeping every exchange;
+- sessionclock's own `OffsetEstimator` as the clients use it (the middle of the
+  intersection of the last 30 exchanges' offset bounds, the older ones widened by
+  the drift their age allows);
 - the mean of the exchanges' midpoints, which trusts every path to be symmetric;
 - the midpoint of the fastest round trip, the simplest filter of NTP's kind;
 - timesync's rule: the mean offset of the exchanges whose round trip is under the
@@ -16,9 +16,16 @@ the millisecond as the server does, and feeds the same exchanges to
 - an estimator told the exact range of each direction's delay, which no client
   knows: a floor for what the exchanges hold, given the ranges.
 
-No servers, no network: a few seconds of CPU.
+Then it follows one client through a five-minute lobby on the clients' own schedule
+(`CLOCK_CONNECT_EXCHANGES` when it connects, `CLOCK_RESYNC_EXCHANGES` every
+`CLOCK_RESYNC_INTERVAL_S`) on the symmetric path, its clock drifting from the
+server's by 0 to 100 parts per million, and records the error just after the first
+burst, around the first resync and before the last one; once with the estimator as
+shipped and once without its drift allowance.
 
-    python bench/clock_bounds.py --clients 10000
+No servers, no network: under a minute of CPU.
+
+    python bench/clock_bounds.py --clients 10000 --lobby-clients 2000
 """
 
 from __future__ import annotations
@@ -37,11 +44,25 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import percentile
+from sessionclock.constants import (
+    CLOCK_CONNECT_EXCHANGES,
+    CLOCK_RESYNC_EXCHANGES,
+    CLOCK_RESYNC_INTERVAL_S,
+)
 from sessionclock.core.clock_sync import OffsetEstimator, TimeSample
 
 COUNTS = (1, 5, 10, 15, 20)
 STALL_MS = 300.0
 STALL_SHARE = 0.1
+PAUSE_MS = 50.0
+
+# The lobby: how long it is followed, when its error is read (seconds after the
+# client connected: after the first burst, just before and after the first resync,
+# just before the last one), and how fast the client's clock drifts. A run of 20
+# frames 50 ms apart has its last reply within 1.15 s on the symmetric path.
+LOBBY_S = 300
+LOBBY_PROBES_S = (1.5, 59.0, 61.5, 299.0)
+DRIFTS_PPM = (0.0, 20.0, 50.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -128,7 +149,7 @@ def _exchanges(
         server_ms = math.floor(t0_ms + up_ms + offset_ms)
         t3_ms = t0_ms + up_ms + down_ms
         samples.append(TimeSample(t0_ms, server_ms, t3_ms))
-        t0_ms = t3_ms + 50
+        t0_ms = t3_ms + PAUSE_MS
     return offset_ms, samples
 
 
@@ -142,23 +163,17 @@ def simulate(path: NetworkPath, clients: int, seed: int) -> dict[str, Any]:
     if not path.stalls:
         estimators["told the delay ranges"] = told_the_ranges(path)
     errors: dict[str, dict[int, list[float]]] = {
-        name: {count: [] for count in COUNTS}
-        for name in ("sessionclock", "sessionclock, every exchange", *estimators)
+        name: {count: [] for count in COUNTS} for name in ("sessionclock", *estimators)
     }
     for _ in range(clients):
         offset_ms, samples = _exchanges(path, max(COUNTS), rng)
-        kept_ten, kept_all = OffsetEstimator(keep=10), OffsetEstimator(keep=max(COUNTS))
+        ours = OffsetEstimator()
         for index, sample in enumerate(samples, start=1):
-            for estimator in (kept_ten, kept_all):
-                estimator.add(sample.t0_ms, sample.server_ms, sample.t3_ms)
+            ours.add(sample.t0_ms, sample.server_ms, sample.t3_ms)
             if index not in COUNTS:
                 continue
-            for name, kept in (
-                ("sessionclock", kept_ten),
-                ("sessionclock, every exchange", kept_all),
-            ):
-                assert kept.offset_ms is not None
-                errors[name][index].append(abs(kept.offset_ms - offset_ms))
+            assert ours.offset_ms is not None
+            errors["sessionclock"][index].append(abs(ours.offset_ms - offset_ms))
             for name, estimate in estimators.items():
                 error_ms = abs(estimate(samples[:index]) - offset_ms)
                 errors[name][index].append(error_ms)
@@ -180,9 +195,102 @@ def simulate(path: NetworkPath, clients: int, seed: int) -> dict[str, Any]:
     }
 
 
+def _lobby_errors(
+    path: NetworkPath, drift_ppm: float, estimator: OffsetEstimator, rng: random.Random
+) -> list[float]:
+    """One client through a lobby: its error at each of `LOBBY_PROBES_S`."""
+    # The client's clock runs `drift_ppm` fast (or slow) from a random skew; the
+    # server's is true time. Both in ms from the moment the client connected.
+    rate = 1 + drift_ppm / 1_000_000 * rng.choice((-1, 1))
+    skew_ms = rng.uniform(-600_000, 600_000)
+
+    def client_ms(true_ms: float) -> float:
+        return true_ms * rate + skew_ms
+
+    # As on a socket: a run sends a `time` frame every PAUSE_MS without waiting for
+    # the replies, which the client takes in as they arrive.
+    replies: list[tuple[float, TimeSample]] = []
+    resync_ms = CLOCK_RESYNC_INTERVAL_S * 1000
+    for start_ms in range(0, LOBBY_S * 1000, resync_ms):
+        count = CLOCK_RESYNC_EXCHANGES if start_ms else CLOCK_CONNECT_EXCHANGES
+        for index in range(count):
+            sent_ms = start_ms + index * PAUSE_MS
+            stamped_ms = sent_ms + rng.uniform(*path.up_ms)
+            received_ms = stamped_ms + rng.uniform(*path.down_ms)
+            sample = TimeSample(
+                client_ms(sent_ms), math.floor(stamped_ms), client_ms(received_ms)
+            )
+            replies.append((received_ms, sample))
+    replies.sort(key=lambda reply: reply[0])
+
+    errors: list[float] = []
+    probes_ms = iter(probe_s * 1000 for probe_s in LOBBY_PROBES_S)
+    probe_ms = next(probes_ms)
+    for received_ms, sample in replies:
+        while probe_ms < received_ms:
+            errors.append(_error_at(estimator, client_ms, probe_ms))
+            probe_ms = next(probes_ms, math.inf)
+        estimator.add(sample.t0_ms, sample.server_ms, sample.t3_ms)
+    while math.isfinite(probe_ms):
+        errors.append(_error_at(estimator, client_ms, probe_ms))
+        probe_ms = next(probes_ms, math.inf)
+    return errors
+
+
+def _error_at(
+    estimator: OffsetEstimator, client_ms: Callable[[float], float], true_ms: float
+) -> float:
+    return abs(estimator.server_now_ms(client_ms(true_ms)) - true_ms)
+
+
+def simulate_lobby(
+    path: NetworkPath,
+    clients: int,
+    seed: int,
+    drifts_ppm: Sequence[float] = DRIFTS_PPM,
+) -> dict[str, Any]:
+    """The error over a lobby, by clock drift, with and without the drift allowance."""
+    rows: dict[str, dict[str, float]] = {}
+    for drift_ppm in drifts_ppm:
+        for name, allowance_ppm in (
+            ("sessionclock", None),
+            ("without the drift allowance", 0.0),
+        ):
+            # The same clients and delays for both estimators.
+            rng = random.Random(f"{seed}/{drift_ppm}")
+            by_probe: list[list[float]] = [[] for _ in LOBBY_PROBES_S]
+            for _ in range(clients):
+                estimator = (
+                    OffsetEstimator()
+                    if allowance_ppm is None
+                    else OffsetEstimator(drift_ppm=allowance_ppm)
+                )
+                errors = _lobby_errors(path, drift_ppm, estimator, rng)
+                for values, error_ms in zip(by_probe, errors, strict=True):
+                    values.append(error_ms)
+            rows[f"{drift_ppm:g} ppm / {name}"] = {
+                f"{probe_s:g}": round(percentile(values, 0.95), 1)
+                for probe_s, values in zip(LOBBY_PROBES_S, by_probe, strict=True)
+            }
+    return {
+        "path": path.name,
+        "up_ms": list(path.up_ms),
+        "down_ms": list(path.down_ms),
+        "clients": clients,
+        "connect_exchanges": CLOCK_CONNECT_EXCHANGES,
+        "resync_exchanges": CLOCK_RESYNC_EXCHANGES,
+        "resync_interval_s": CLOCK_RESYNC_INTERVAL_S,
+        "probes_s": list(LOBBY_PROBES_S),
+        "p95_ms": rows,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=10_000, help="per path")
+    parser.add_argument(
+        "--lobby-clients", type=int, default=2_000, help="per drift, in the lobby"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     result = {
@@ -191,6 +299,7 @@ def main() -> None:
         "stall_ms": STALL_MS,
         "stall_share": STALL_SHARE,
         "paths": {path.name: simulate(path, args.clients, args.seed) for path in PATHS},
+        "lobby": simulate_lobby(PATHS[1], args.lobby_clients, args.seed),
     }
     print(json.dumps(result, indent=2))
 
