@@ -626,11 +626,11 @@ they decide:
   events Ex` on the suite's own redis-server (default `hz 10`), notices drained in
   batches. Redis sends the notice when it deletes the key, which its active expiry
   cycle does by sampling, not at the key's time.
-- **cron sweep**: the seed system's design, one sweep statement per period. {cron_runs}.
-  A run's sweeps start at a random phase, so the sessions ending together all wait
-  for the same sweep and one run shows one phase; the row "over every phase" gives
-  the seed system's spread: a session waits for the next sweep (uniform over the
-  period) plus the sweep and the push measured here.
+- **cron sweep**: the seed system's design, one sweep statement per period.
+  {cron_runs}. A run's sweeps start at a random phase, so the sessions
+  ending together all wait for the same sweep and one run shows one phase; the row
+  "over every phase" gives the seed system's spread: a session waits for the next
+  sweep (uniform over the period) plus the sweep and the push measured here.
 
 {_table(head, rows)}
 
