@@ -81,12 +81,13 @@ class Network {
     const t0 = this.clientNowMs();
     this.trueNowMs += thereMs;
     const serverMs = Math.floor(this.trueNowMs);
+    // The true offset when the server stamped its clock: what the exchange bounds.
+    const offsetAtStampMs = this.trueOffsetMs();
     this.trueNowMs += backMs;
     const t3 = this.clientNowMs();
-    const offsetAtReplyMs = this.trueOffsetMs();
     // The client pauses 50 ms between exchanges.
     this.trueNowMs += 50;
-    return { t0, serverMs, t3, thereMs, backMs, offsetAtReplyMs };
+    return { t0, serverMs, t3, thereMs, backMs, offsetAtStampMs };
   }
 
   // Fewer than half of the exchanges stall. A stalled exchange bounds its slow side
@@ -157,7 +158,7 @@ function lobbyEscapes(clientDriftPpm, allowancePpm) {
       for (let i = 0; i < count; i += 1) {
         const exchange = network.exchange(...network.delaysMs(LAN_DELAYS_MS, LAN_DELAYS_MS));
         estimator.add(exchange.t0, exchange.serverMs, exchange.t3);
-        const errorMs = estimator.offsetMs - exchange.offsetAtReplyMs;
+        const errorMs = estimator.offsetMs - exchange.offsetAtStampMs;
         if (Math.abs(errorMs) > estimator.errorBoundMs + 1e-3) escaped += 1;
       }
     }
@@ -354,10 +355,23 @@ describe("OffsetEstimator", () => {
       const context = `trial ${trial}: offset ${estimator.offsetMs}, skew ${skewMs}`;
       assert.ok(estimator.errorBoundMs <= Math.min(...ownBoundsMs) + 1e-3, context);
       assert.ok(
-        Math.abs(estimator.offsetMs - newest.offsetAtReplyMs) <= estimator.errorBoundMs + 1e-3,
+        Math.abs(estimator.offsetMs - newest.offsetAtStampMs) <= estimator.errorBoundMs + 1e-3,
         `${context}, bound ${estimator.errorBoundMs}`,
       );
     }
+  });
+
+  test("error bound holds for the offset at the server's stamp", () => {
+    // A slow clock, a stamp just under a whole millisecond and a long way back: the
+    // offset moves 0.025 ms between the stamp and the reply, past what the bound
+    // promises, which is the offset at the stamp.
+    const network = new Network(0, seededRandom(0), -50);
+    network.trueNowMs += 0.999;
+    const estimator = new OffsetEstimator();
+    const exchange = network.exchange(0, 500);
+    estimator.add(exchange.t0, exchange.serverMs, exchange.t3);
+    const errorMs = Math.abs(estimator.offsetMs - exchange.offsetAtStampMs);
+    assert.ok(errorMs <= estimator.errorBoundMs + 1e-3, `${errorMs} > ${estimator.errorBoundMs}`);
   });
 
   test("add older sample widened by drift since", () => {

@@ -110,9 +110,10 @@ class OffsetEstimator:
     def error_bound_ms(self) -> float | None:
         """How far `offset_ms` can be off at most: half the intersection's width.
 
-        It holds when the newest sample arrived, while the two clocks drift apart
-        no faster than `drift_ppm`; from then on the true error may grow by
-        `drift_ppm` of the time since. None before the first exchange.
+        It bounds the offset as it was when the server stamped the newest sample,
+        while the two clocks drift apart no faster than `drift_ppm`; from then on
+        the true error may grow by `drift_ppm` of the time since. None before the
+        first exchange.
         """
         if self._interval is None:
             return None

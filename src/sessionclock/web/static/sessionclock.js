@@ -77,8 +77,8 @@ export class OffsetEstimator {
   }
 
   /** How far `offsetMs` can be off at most, in ms: half the intersection's width,
-   * when the newest sample arrived (while the clocks drift apart no faster than
-   * `driftPpm`); null before the first exchange. */
+   * as of the server's stamp in the newest sample (while the clocks drift apart no
+   * faster than `driftPpm`); null before the first exchange. */
   get errorBoundMs() {
     if (this._interval === null) return null;
     return (this._interval.highMs - this._interval.lowMs) / 2;
