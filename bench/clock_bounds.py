@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import percentile
 from sessionclock.constants import (
     CLOCK_CONNECT_EXCHANGES,
+    CLOCK_DRIFT_PPM,
     CLOCK_RESYNC_EXCHANGES,
     CLOCK_RESYNC_INTERVAL_S,
 )
@@ -253,18 +254,14 @@ def simulate_lobby(
     rows: dict[str, dict[str, float]] = {}
     for drift_ppm in drifts_ppm:
         for name, allowance_ppm in (
-            ("sessionclock", None),
+            ("sessionclock", CLOCK_DRIFT_PPM),
             ("without the drift allowance", 0.0),
         ):
             # The same clients and delays for both estimators.
             rng = random.Random(f"{seed}/{drift_ppm}")
             by_probe: list[list[float]] = [[] for _ in LOBBY_PROBES_S]
             for _ in range(clients):
-                estimator = (
-                    OffsetEstimator()
-                    if allowance_ppm is None
-                    else OffsetEstimator(drift_ppm=allowance_ppm)
-                )
+                estimator = OffsetEstimator(drift_ppm=allowance_ppm)
                 errors = _lobby_errors(path, drift_ppm, estimator, rng)
                 for values, error_ms in zip(by_probe, errors, strict=True):
                     values.append(error_ms)
