@@ -55,7 +55,10 @@ def _write_every_second(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     while True:
         time.sleep(1)
-        found = {stage: _summary(list(v)) for stage, v in _durations_s.items() if v}
+        # Copy the items at once: the node's loop may add a stage while this thread
+        # walks them, and a dict that grows under iteration raises.
+        stages = list(_durations_s.items())
+        found = {stage: _summary(list(v)) for stage, v in stages if v}
         (folder / f"{_NODE}.json").write_text(json.dumps(found, indent=1))
 
 
