@@ -6,10 +6,10 @@ direction by its own random amount (by default 20 to 40 ms towards the server an
 off by minutes run `time` exchanges over the session's socket through that proxy;
 after 1, 5, 10 and 20 exchanges (20 being what a client makes when it connects) each
 records the error of its estimate of the server's time. Truth is this machine's
-clock, which the server and the browser share. The
-same page runs the npm `timesync` library over the very same socket frames, so the
-two differ only in how they estimate; sessionclock's Python client runs the same
-exchanges through the same proxy.
+clock, which the server and the browser share. The same page runs the npm `timesync`
+library over the very same socket frames, so the two differ only in how they
+estimate; sessionclock's Python client runs the same exchanges through the same
+proxy.
 
     python bench/clock_agreement.py --trials 30
 """
